@@ -1,0 +1,1 @@
+"""Pure feature engineering: pandas, numpy and scikit-learn only."""

@@ -1,0 +1,1 @@
+"""The model zoo: every family follows the scikit-learn estimator API."""

@@ -1,0 +1,1 @@
+"""Orchestration layer: Prefect flows, the MLflow / DVC / Great Expectations adapters, the CLI."""

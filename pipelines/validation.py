@@ -1,0 +1,349 @@
+"""The Great Expectations gate: a use case's suite run on a table, and a readable report.
+
+Great Expectations is imported lazily (it costs seconds) and kept quiet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from pipelines.errors import UseCaseError
+from pipelines.project import Project
+from pipelines.usecase import UseCase, parsed_date_column
+
+EXAMPLES_SHOWN = 5
+_COLUMN_SET = "expect_table_columns_to_match_set"
+
+
+@dataclass
+class Failure:
+    expectation: str
+    description: str
+    columns: list[str]
+    unexpected_count: int | None = None
+    examples: list[Any] = field(default_factory=list)
+    observed: Any = None
+    error: str | None = None
+
+    def line(self) -> str:
+        parts = [self.description]
+        if self.unexpected_count is not None:
+            parts.append(f"{self.unexpected_count} bad row(s)")
+        if self.examples:
+            parts.append("e.g. " + ", ".join(_show(v) for v in self.examples))
+        elif self.observed is not None:
+            parts.append(f"observed {_show(self.observed)}")
+        if self.error:
+            parts.append(f"could not be checked: {self.error}")
+        return "; ".join(parts)
+
+
+@dataclass
+class ValidationReport:
+    use_case: str
+    subject: str
+    """What was checked: 'batch' (the file alone) or 'merged' (the dataset with the batch)."""
+    source: str
+    rows: int
+    evaluated: int
+    failures: list[Failure]
+    checked_at: str
+    docs_path: str | None = None
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+    def headline(self) -> str:
+        what = f"{self.use_case} {self.subject} {Path(self.source).name} ({self.rows} rows)"
+        if self.success:
+            return f"{what}: passed all {self.evaluated} expectations"
+        return (f"{what}: {len(self.failures)} of {self.evaluated} expectations failed; "
+                f"first: {self.failures[0].line()}")
+
+    def render(self) -> str:
+        lines = [self.headline()]
+        lines += [f"  x {failure.line()}" for failure in self.failures]
+        if self.docs_path:
+            lines.append(f"  Data Docs: {self.docs_path}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self) | {"success": self.success}, default=str))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | tuple):
+        return "(" + ", ".join(_show(v) for v in value) + ")"
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k}={_show(v)}" for k, v in value.items()) + ")"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def load_suite(project: Project, use_case: UseCase) -> dict[str, Any]:
+    path = use_case.expectations_path(project)
+    if not path.is_file():
+        raise UseCaseError(f"use case '{use_case.name}': expectation suite {path} not found")
+    suite = yaml.safe_load(path.read_text())
+    if not isinstance(suite, dict) or not suite.get("expectations"):
+        raise UseCaseError(f"{path}: no expectations listed")
+    return suite
+
+
+def required_columns(suite: dict[str, Any]) -> list[str]:
+    for item in suite["expectations"]:
+        if item["type"] == _COLUMN_SET:
+            return list(item["kwargs"]["column_set"])
+    return []
+
+
+def checkable_frame(frame: pd.DataFrame, use_case: UseCase) -> pd.DataFrame:
+    """The table plus the derived columns the suite checks: parsed dates, each row's predecessor."""
+    checked = frame.copy()
+    for column, date_format in use_case.date_columns.items():
+        if column in checked.columns:
+            checked[parsed_date_column(column)] = pd.to_datetime(
+                checked[column], format=date_format, errors="coerce"
+            )
+    order = use_case.order
+    if order and order.column in checked.columns and (not order.within or order.within in checked):
+        values = checked.get(parsed_date_column(order.column), checked[order.column])
+        if order.within:
+            checked[order.previous_column] = values.groupby(checked[order.within]).shift(1)
+        else:
+            checked[order.previous_column] = values.shift(1)
+    return checked
+
+
+def _derived_columns(frame: pd.DataFrame, checked: pd.DataFrame) -> list[str]:
+    return [c for c in checked.columns if c not in frame.columns]
+
+
+# --- Great Expectations -------------------------------------------------------------------
+
+_context_cache: dict[Path, Any] = {}
+
+
+def _quiet_gx() -> None:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    for name in ("great_expectations", "great_expectations.core", "posthog"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _context(project: Project) -> Any:
+    """A file-backed Great Expectations context under .mlops/, so Data Docs persist."""
+    root = project.state_dir
+    if root not in _context_cache:
+        _quiet_gx()
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        root.mkdir(parents=True, exist_ok=True)
+        context = gx.get_context(mode="file", project_root_dir=str(root))
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        _context_cache[root] = context
+    return _context_cache[root]
+
+
+def _gx_suite(context: Any, name: str, suite: dict[str, Any], derived: list[str]) -> Any:
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+    gx_suite = gx.ExpectationSuite(name=name)
+    for item in suite["expectations"]:
+        kwargs = dict(item.get("kwargs", {}))
+        meta = dict(item.get("meta", {}))
+        if item["type"] == _COLUMN_SET:
+            # Derived check columns are ours, not the file's: accept them without listing them.
+            meta["declared_columns"] = list(kwargs["column_set"])
+            kwargs["column_set"] = [*kwargs["column_set"], *derived]
+        gx_suite.add_expectation_configuration(
+            ExpectationConfiguration(type=item["type"], kwargs=kwargs, meta=meta)
+        )
+    return context.suites.add_or_update(gx_suite)
+
+
+def _asset(context: Any, use_case: str, subject: str) -> Any:
+    try:
+        source = context.data_sources.get(use_case)
+    except (KeyError, ValueError, LookupError):
+        source = context.data_sources.add_pandas(use_case)
+    try:
+        asset = source.get_asset(subject)
+    except LookupError:
+        asset = source.add_dataframe_asset(subject)
+    try:
+        return asset.get_batch_definition("whole table")
+    except (KeyError, ValueError, LookupError):
+        return asset.add_batch_definition_whole_dataframe("whole table")
+
+
+def run_suite(
+    project: Project,
+    use_case: UseCase,
+    frame: pd.DataFrame,
+    *,
+    subject: str,
+    source: str,
+    min_rows: int,
+) -> ValidationReport:
+    """Validate ``frame`` with the use case's suite; Data Docs are updated with the result."""
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+
+    suite = load_suite(project, use_case)
+    checked = checkable_frame(frame, use_case)
+    context = _context(project)
+    name = f"{use_case.name}-{subject}"
+    gx_suite = _gx_suite(context, name, suite, _derived_columns(frame, checked))
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(
+            name=name, data=_asset(context, use_case.name, subject), suite=gx_suite
+        )
+    )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=name,
+            validation_definitions=[definition],
+            actions=[UpdateDataDocsAction(name="update_data_docs")],
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES_SHOWN},
+        )
+    )
+    # The end of the current UTC day: a bar dated today is not in the future.
+    end_of_today = f"{datetime.now(UTC).date().isoformat()}T23:59:59"
+    parameters = {"min_rows": min_rows, "today": end_of_today}
+    result = checkpoint.run(batch_parameters={"dataframe": checked}, expectation_parameters=parameters)
+    outcome = next(iter(result.run_results.values()))
+    failures = _failures(outcome.results, frame)
+    docs = context.get_docs_sites_urls()
+    return ValidationReport(
+        use_case=use_case.name,
+        subject=subject,
+        source=str(source),
+        rows=len(frame),
+        evaluated=len(outcome.results),
+        failures=failures,
+        checked_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        docs_path=docs[0]["site_url"].removeprefix("file://") if docs else None,
+    )
+
+
+# --- turning results into sentences --------------------------------------------------------
+
+def _columns_of(kwargs: dict[str, Any]) -> list[str]:
+    if "column" in kwargs:
+        return [kwargs["column"]]
+    if "column_A" in kwargs:
+        return [kwargs["column_A"], kwargs["column_B"]]
+    return list(kwargs.get("column_list", []))
+
+
+def _describe(kind: str, kwargs: dict[str, Any], meta: dict[str, Any]) -> str:
+    if meta.get("description"):
+        return str(meta["description"])
+    column = kwargs.get("column")
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if isinstance(low, dict) or isinstance(high, dict):
+        low = None if isinstance(low, dict) else low
+        high = "today" if isinstance(high, dict) else high
+    texts = {
+        "expect_column_values_to_not_be_null": f"{column} must not be empty or NaN",
+        "expect_column_values_to_be_in_type_list":
+            f"{column} must be of type {'/'.join(kwargs.get('type_list', []))}",
+        "expect_column_values_to_be_in_set": f"{column} must be one of the allowed values",
+        "expect_column_values_to_be_unique": f"{column} must be unique",
+        "expect_compound_columns_to_be_unique":
+            f"({', '.join(kwargs.get('column_list', []))}) must be unique",
+        "expect_column_values_to_match_strftime_format":
+            f"{column} must be a date written as {kwargs.get('strftime_format')}",
+        "expect_column_values_to_match_regex":
+            f"{column} must match {kwargs.get('regex')}",
+        "expect_table_row_count_to_be_between": f"the table must have at least {low} rows",
+    }
+    if kind == "expect_column_values_to_be_between":
+        bounds = " and ".join(
+            b for b in (f">= {low}" if low is not None else "",
+                        f"<= {high}" if high is not None else "") if b
+        )
+        return f"{column} must be {bounds}"
+    if kind == "expect_column_pair_values_a_to_be_greater_than_b":
+        sign = ">=" if kwargs.get("or_equal") else ">"
+        return f"{kwargs['column_A']} must be {sign} {kwargs['column_B']}"
+    if kind == _COLUMN_SET:
+        return "the columns must be exactly the suite's columns"
+    return texts.get(kind, kind.removeprefix("expect_").replace("_", " "))
+
+
+def _error_message(exception_info: dict[str, Any]) -> str | None:
+    infos = [exception_info] if "raised_exception" in exception_info else exception_info.values()
+    for info in infos:
+        if info.get("raised_exception"):
+            return str(info.get("exception_message")).removeprefix("Error: ")
+    return None
+
+
+def _column_set_failure(declared: list[str], frame: pd.DataFrame, description: str) -> Failure:
+    missing = [c for c in declared if c not in frame.columns]
+    unknown = [str(c) for c in frame.columns if c not in declared]
+    detail = "; ".join(
+        part for part in (
+            "missing " + ", ".join(missing) if missing else "",
+            "unknown " + ", ".join(unknown) if unknown else "",
+        ) if part
+    )
+    return Failure(_COLUMN_SET, f"{description} ({detail})", missing + unknown)
+
+
+def _failures(results: list[Any], frame: pd.DataFrame) -> list[Failure]:
+    failures: list[Failure] = []
+    for result in results:
+        if result.success:
+            continue
+        config = result.expectation_config
+        kwargs = dict(config.kwargs)
+        description = _describe(config.type, kwargs, dict(config.meta or {}))
+        if config.type == _COLUMN_SET:
+            declared = list((config.meta or {}).get("declared_columns", kwargs["column_set"]))
+            failures.append(_column_set_failure(declared, frame, description))
+            continue
+        details = result.result or {}
+        failures.append(Failure(
+            expectation=config.type,
+            description=description,
+            columns=_columns_of(kwargs),
+            unexpected_count=details.get("unexpected_count"),
+            examples=list(details.get("partial_unexpected_list") or [])[:EXAMPLES_SHOWN],
+            observed=details.get("observed_value"),
+            error=_error_message(result.exception_info or {}),
+        ))
+    return _fold_consequences(failures, frame)
+
+
+def _fold_consequences(failures: list[Failure], frame: pd.DataFrame) -> list[Failure]:
+    """Drop failures that only echo a column being absent or of the wrong type."""
+    absent = {c for f in failures if f.expectation == _COLUMN_SET for c in f.columns
+              if c not in frame.columns}
+    mistyped = {f.columns[0] for f in failures
+                if f.expectation == "expect_column_values_to_be_in_type_list"}
+    kept = []
+    for failure in failures:
+        touches_absent = any(c in absent for c in failure.columns)
+        if failure.expectation != _COLUMN_SET and touches_absent:
+            continue
+        if failure.error and any(c in mistyped for c in failure.columns):
+            continue
+        kept.append(failure)
+    return kept
