@@ -91,6 +91,10 @@ def _show(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def _bound(value: Any) -> str:
+    return value if isinstance(value, str) else _show(value)
+
+
 def load_suite(project: Project, use_case: UseCase) -> dict[str, Any]:
     path = use_case.expectations_path(project)
     if not path.is_file():
@@ -275,8 +279,8 @@ def _describe(kind: str, kwargs: dict[str, Any], meta: dict[str, Any]) -> str:
     }
     if kind == "expect_column_values_to_be_between":
         bounds = " and ".join(
-            b for b in (f">= {low}" if low is not None else "",
-                        f"<= {high}" if high is not None else "") if b
+            b for b in (f">= {_bound(low)}" if low is not None else "",
+                        f"<= {_bound(high)}" if high is not None else "") if b
         )
         return f"{column} must be {bounds}"
     if kind == "expect_column_pair_values_a_to_be_greater_than_b":
