@@ -5,6 +5,7 @@ Great Expectations is imported lazily (it costs seconds) and kept quiet.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -195,6 +196,43 @@ def _asset(context: Any, use_case: str, subject: str) -> Any:
         return asset.add_batch_definition_whole_dataframe("whole table")
 
 
+def _checkpoint(project: Project, use_case: UseCase, subject: str, suite: dict[str, Any],
+                derived: list[str]) -> Any:
+    """The stored checkpoint for this exact suite, created on first use.
+
+    Names carry a fingerprint of the suite, so an unchanged suite is looked up rather than
+    re-saved: Great Expectations' add_or_update diffs every expectation, seconds for large suites.
+    """
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.exceptions import DataContextError
+
+    context = _context(project)
+    fingerprint = hashlib.sha256(
+        json.dumps([suite, derived], sort_keys=True, default=str).encode()
+    ).hexdigest()[:10]
+    name = f"{use_case.name}-{subject}-{fingerprint}"
+    try:
+        return context.checkpoints.get(name)
+    except DataContextError:
+        pass
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(
+            name=name,
+            data=_asset(context, use_case.name, subject),
+            suite=_gx_suite(context, name, suite, derived),
+        )
+    )
+    return context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=name,
+            validation_definitions=[definition],
+            actions=[UpdateDataDocsAction(name="update_data_docs")],
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES_SHOWN},
+        )
+    )
+
+
 def run_suite(
     project: Project,
     use_case: UseCase,
@@ -205,34 +243,16 @@ def run_suite(
     min_rows: int,
 ) -> ValidationReport:
     """Validate ``frame`` with the use case's suite; Data Docs are updated with the result."""
-    import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
-
     suite = load_suite(project, use_case)
     checked = checkable_frame(frame, use_case)
-    context = _context(project)
-    name = f"{use_case.name}-{subject}"
-    gx_suite = _gx_suite(context, name, suite, _derived_columns(frame, checked))
-    definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(
-            name=name, data=_asset(context, use_case.name, subject), suite=gx_suite
-        )
-    )
-    checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(
-            name=name,
-            validation_definitions=[definition],
-            actions=[UpdateDataDocsAction(name="update_data_docs")],
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES_SHOWN},
-        )
-    )
+    checkpoint = _checkpoint(project, use_case, subject, suite, _derived_columns(frame, checked))
     # The end of the current UTC day: a bar dated today is not in the future.
     end_of_today = f"{datetime.now(UTC).date().isoformat()}T23:59:59"
     parameters = {"min_rows": min_rows, "today": end_of_today}
     result = checkpoint.run(batch_parameters={"dataframe": checked}, expectation_parameters=parameters)
     outcome = next(iter(result.run_results.values()))
     failures = _failures(outcome.results, frame)
-    docs = context.get_docs_sites_urls()
+    docs = _context(project).get_docs_sites_urls()
     return ValidationReport(
         use_case=use_case.name,
         subject=subject,
