@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,10 +22,6 @@ sys.path.insert(0, str(REPO))
 os.environ.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true",
                    "DVC_NO_ANALYTICS": "true", "PREFECT_LOGGING_LEVEL": "WARNING"})
 
-FILES = ["data.dvc", ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore",
-         "pipelines/usecases", "pipelines/expectations", "infra/sample-data/dvc-remote"]
-
-
 def timed(label: str, action):
     start = time.perf_counter()
     result = action()
@@ -35,12 +30,9 @@ def timed(label: str, action):
 
 
 def main() -> None:
-    root = Path(tempfile.mkdtemp()) / "project"
-    for name in FILES:
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(REPO / name, target)
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    from tests.conftest import copy_project_files
+
+    root = copy_project_files(Path(tempfile.mkdtemp()) / "project")
 
     from pipelines import ingest, usecase
     from pipelines.project import Project

@@ -26,6 +26,17 @@ PROJECT_FILES = [
 ]
 
 
+def copy_project_files(root: Path) -> Path:
+    """Lay out what a fresh clone holds (no data/) under ``root`` and make it a git repository."""
+    for name in PROJECT_FILES:
+        source, target = REPO / name, root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    return root
+
+
 def git(root: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
                           text=True).stdout
@@ -45,16 +56,7 @@ def pulled_template(tmp_path_factory) -> Path:
     from pipelines.project import Project
     from pipelines.versioning import DataVersions
 
-    root = tmp_path_factory.mktemp("template") / "project"
-    for name in PROJECT_FILES:
-        source, target = REPO / name, root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target)
-        else:
-            shutil.copy2(source, target)
-    git(root, "init", "-q")
-    git(root, "add", "-A")
+    root = copy_project_files(tmp_path_factory.mktemp("template") / "project")
     git(root, "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "init")
     DataVersions(Project(root)).pull()
     return root

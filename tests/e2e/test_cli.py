@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_FILES, REPO, git
+from tests.conftest import copy_project_files
 from tests.integration.batches import STOCK_BATCH, STOCK_SPOILERS, write
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -20,14 +19,7 @@ MLOPS = str(Path(sys.executable).parent / "mlops")
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory, prefect_server_url) -> Path:
-    root = tmp_path_factory.mktemp("clone") / "project"
-    for name in PROJECT_FILES:
-        source, target = REPO / name, root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    return root
+    return copy_project_files(tmp_path_factory.mktemp("clone") / "project")
 
 
 @pytest.fixture(scope="module")
