@@ -49,9 +49,6 @@ class Project:
     def quarantine_dir(self) -> Path:
         return self.data_dir / "quarantine"
 
-    def incoming_dir(self, use_case: str) -> Path:
-        return self.data_dir / "incoming" / use_case
-
     @property
     def state_dir(self) -> Path:
         """Local, git-ignored working state: validation reports, Data Docs, locks."""

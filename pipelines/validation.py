@@ -106,13 +106,6 @@ def load_suite(project: Project, use_case: UseCase) -> dict[str, Any]:
     return suite
 
 
-def required_columns(suite: dict[str, Any]) -> list[str]:
-    for item in suite["expectations"]:
-        if item["type"] == _COLUMN_SET:
-            return list(item["kwargs"]["column_set"])
-    return []
-
-
 def checkable_frame(frame: pd.DataFrame, use_case: UseCase) -> pd.DataFrame:
     """The table plus the derived columns the suite checks: parsed dates, each row's predecessor."""
     checked = frame.copy()
