@@ -26,7 +26,7 @@ CANDIDATE_FAMILIES: dict[str, str] = {
 }
 
 
-def _linear(task: str, params: dict[str, Any], random_state: int) -> BaseEstimator:
+def _linear(task: str, params: dict[str, Any], random_state: int, class_ratio: float | None) -> BaseEstimator:
     # Scaling first: raw-scale features make lbfgs crawl and let the penalty hit columns unevenly.
     if task == "classification":
         model = LogisticRegression(**{"class_weight": "balanced", "max_iter": 5000, "C": 1.0,
@@ -36,7 +36,7 @@ def _linear(task: str, params: dict[str, Any], random_state: int) -> BaseEstimat
     return make_pipeline(StandardScaler(), model)
 
 
-def _forest(task: str, params: dict[str, Any], random_state: int) -> BaseEstimator:
+def _forest(task: str, params: dict[str, Any], random_state: int, class_ratio: float | None) -> BaseEstimator:
     # Histogram boosting rather than a random forest: it fits 12k rows in about a second.
     defaults: dict[str, Any] = {"max_iter": 200, "learning_rate": 0.05, "max_leaf_nodes": 31,
                                 "early_stopping": True, "validation_fraction": 0.1,
@@ -46,7 +46,8 @@ def _forest(task: str, params: dict[str, Any], random_state: int) -> BaseEstimat
     return HistGradientBoostingRegressor(**{**defaults, **params})
 
 
-def _xgboost(task: str, params: dict[str, Any], random_state: int) -> BaseEstimator:
+def _xgboost(task: str, params: dict[str, Any], random_state: int,
+             class_ratio: float | None) -> BaseEstimator:
     # Imported here so that listing or building other candidates does not load xgboost.
     from xgboost import XGBClassifier, XGBRegressor
 
@@ -55,12 +56,14 @@ def _xgboost(task: str, params: dict[str, Any], random_state: int) -> BaseEstima
                                 "subsample": 0.8, "colsample_bytree": 0.8, "tree_method": "hist",
                                 "n_jobs": 2, "random_state": random_state}
     if task == "classification":
-        # scale_pos_weight stays a plain parameter: the caller knows the class ratio of its data.
-        return XGBClassifier(**{**defaults, "scale_pos_weight": 1.0, "eval_metric": "logloss", **params})
+        # XGBoost has no class_weight; weighting positives by the negative/positive ratio is its
+        # equivalent of "balanced", and only the caller knows that ratio.
+        return XGBClassifier(**{**defaults, "scale_pos_weight": class_ratio or 1.0, "eval_metric": "logloss",
+                                **params})
     return XGBRegressor(**{**defaults, **params})
 
 
-def _mlp(task: str, params: dict[str, Any], random_state: int) -> BaseEstimator:
+def _mlp(task: str, params: dict[str, Any], random_state: int, class_ratio: float | None) -> BaseEstimator:
     from models.neural import MLPClassifier, MLPRegressor
 
     if task == "classification":
@@ -68,7 +71,7 @@ def _mlp(task: str, params: dict[str, Any], random_state: int) -> BaseEstimator:
     return MLPRegressor(**{"random_state": random_state, **params})
 
 
-def _gru(task: str, params: dict[str, Any], random_state: int) -> BaseEstimator:
+def _gru(task: str, params: dict[str, Any], random_state: int, class_ratio: float | None) -> BaseEstimator:
     from models.neural import GRUClassifier, GRURegressor
 
     if task == "classification":
@@ -76,7 +79,7 @@ def _gru(task: str, params: dict[str, Any], random_state: int) -> BaseEstimator:
     return GRURegressor(**{"random_state": random_state, **params})
 
 
-_BUILDERS: dict[str, Callable[[str, dict[str, Any], int], BaseEstimator]] = {
+_BUILDERS: dict[str, Callable[[str, dict[str, Any], int, float | None], BaseEstimator]] = {
     "linear": _linear,
     "forest": _forest,
     "xgboost": _xgboost,
@@ -86,14 +89,15 @@ _BUILDERS: dict[str, Callable[[str, dict[str, Any], int], BaseEstimator]] = {
 
 
 def build_candidate(name: str, task: str, params: dict[str, Any] | None = None,
-                    random_state: int = 0) -> BaseEstimator:
+                    random_state: int = 0, class_ratio: float | None = None) -> BaseEstimator:
     """A fresh, unfitted estimator for candidate ``name`` on ``task``.
 
     ``params`` override the candidate's defaults and are passed to the final estimator; a
-    ``random_state`` inside ``params`` wins over the argument.
+    ``random_state`` inside ``params`` wins over the argument. ``class_ratio`` (negatives per
+    positive in the training rows) lets candidates without a ``class_weight`` balance the classes.
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown candidate {name!r}; available: {', '.join(sorted(_BUILDERS))}")
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; available: {', '.join(TASKS)}")
-    return _BUILDERS[name](task, dict(params or {}), random_state)
+    return _BUILDERS[name](task, dict(params or {}), random_state, class_ratio)

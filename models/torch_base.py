@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+
+# Seeding and the determinism switches are process-wide in torch, so two fits in parallel threads
+# would draw from each other's random streams. Fits take turns; other families still run alongside.
+_TORCH_GLOBAL_STATE = threading.RLock()
 
 # Inference in chunks keeps memory flat when predicting on a whole history at once.
 _PREDICT_CHUNK = 8192
@@ -59,7 +64,7 @@ def deterministic(seed: int, device: torch.device) -> Iterator[None]:
         torch.backends.cudnn.deterministic,
         torch.backends.cudnn.benchmark,
     )
-    with torch.random.fork_rng(devices=devices):
+    with _TORCH_GLOBAL_STATE, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         # warn_only: a CUDA op without a deterministic kernel should warn, not abort a training run.
         torch.use_deterministic_algorithms(True, warn_only=True)

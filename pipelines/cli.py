@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -77,6 +78,18 @@ def data_add(file: FileArgument, use_case: UseCaseOption) -> None:
     typer.echo(f"data version {result.version.version}")
 
 
+@data_app.command("checkout")
+def data_checkout(version: Annotated[str, typer.Argument(help="Data version (the DVC md5), e.g. from "
+                                                              "`mlops lineage`.")]) -> None:
+    """Restore data/ to an earlier data version and point data.dvc at it."""
+    from pipelines.versioning import DataVersions
+
+    versions = DataVersions(_project())
+    restored = versions.checkout(version)
+    typer.echo(f"data version {restored} restored in data/; `git checkout data.dvc && mlops data pull` "
+               "returns to the committed version")
+
+
 @data_app.command("versions")
 def data_versions(use_case: UseCaseOption) -> None:
     """List the data versions that changed the use case's dataset, oldest first."""
@@ -98,13 +111,134 @@ def data_versions(use_case: UseCaseOption) -> None:
 
 
 @app.command("run")
-def run(use_case: UseCaseOption = "all") -> None:
-    """Run a cycle for a use case (or all): restore and validate its versioned data."""
-    from pipelines.flows.cycle import run_cycle
+def run(
+    use_case: UseCaseOption = "all",
+    candidates: Annotated[str | None, typer.Option(
+        "--candidates", "-c", help="Comma-separated subset of the use case's candidates.")] = None,
+) -> None:
+    """Run a full cycle: validate, version, train competing models, register, promote, report."""
+    from pipelines.flows.cycle import CycleFailedError, run_cycle
 
     project = _project()
-    for outcome in run_cycle(use_case, str(project.root)):
-        typer.echo(outcome)
+    chosen = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
+    try:
+        outcomes = run_cycle(use_case, str(project.root), chosen)
+    except CycleFailedError as exc:
+        for outcome in exc.outcomes:
+            typer.echo(outcome.summary() + "\n")
+        raise
+    for outcome in outcomes:
+        typer.echo(outcome.summary() + "\n")
+
+
+models_app = typer.Typer(help="Registered models, their versions and aliases.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+ModelArgument = Annotated[str, typer.Argument(help="Registered model name (the use case's, e.g. marketing).")]
+ReasonOption = Annotated[str, typer.Option("--reason", "-r", help="Why; recorded on the version.")]
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@models_app.command("list")
+def models_list(
+    model: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+    limit: Annotated[int, typer.Option(help="Versions shown per model, newest first.")] = 10,
+) -> None:
+    """Registered models with their recent versions, aliases and holdout scores."""
+    from pipelines import registry, tracking
+
+    client = tracking.client(_project())
+    names = [model] if model else sorted(m.name for m in client.search_registered_models())
+    if not names:
+        typer.echo("no registered models yet: run `mlops run` first")
+        return
+    for name in names:
+        registered = registry.registered_model(client, name)
+        versions = sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: -int(v.version))
+        aliases: dict[str, list[str]] = {}
+        for alias, number in (registered.aliases or {}).items():
+            aliases.setdefault(str(number), []).append(alias)
+        typer.echo(f"{name} ({len(versions)} versions)")
+        rows = []
+        for version in versions[:limit]:
+            tags = version.tags
+            primary = tags.get("primary_metric", "")
+            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(version.creation_timestamp / 1000))
+            rows.append((f"v{version.version}", ",".join(sorted(aliases.get(str(version.version), []))),
+                         tags.get("candidate", ""), f"{primary} {tags.get(f'holdout_{primary}', '')}".strip(),
+                         tags.get("data_version", "")[:12], created))
+        _table(("  VERSION", "ALIASES", "CANDIDATE", "HOLDOUT", "DATA", "CREATED"),
+               [("  " + r[0], *r[1:]) for r in rows])
+
+
+def _actor(command: str) -> str:
+    import getpass
+
+    try:
+        return f"{getpass.getuser()} via mlops {command}"
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return f"mlops {command}"
+
+
+@app.command("promote")
+def promote(model: ModelArgument, version: Annotated[str, typer.Argument(help="Version number.")],
+            reason: ReasonOption = "promoted by hand") -> None:
+    """Make VERSION the champion of MODEL (recording when, by whom and why)."""
+    from pipelines import registry, tracking
+
+    client = tracking.client(_project())
+    number = version.lstrip("v")
+    previous = registry.version_by_alias(client, model, registry.CHAMPION)
+    if previous is not None and str(previous.version) == number:
+        registry.get_version(client, model, number)
+        typer.echo(f"{model}: v{number} is already the champion; nothing changed")
+        return
+    registry.set_champion(client, model, number, reason, _actor("promote"))
+    was = f" (was v{previous.version})" if previous else ""
+    typer.echo(f"{model}: champion is now v{number}{was}")
+
+
+@app.command("rollback")
+def rollback(model: ModelArgument, reason: ReasonOption = "rolled back by hand") -> None:
+    """Give the champion alias back to the previous champion of MODEL."""
+    from pipelines import registry, tracking
+
+    client = tracking.client(_project())
+    current, target = registry.rollback(client, model, reason, _actor("rollback"))
+    typer.echo(f"{model}: champion rolled back from v{current} to v{target}")
+
+
+@app.command("lineage")
+def lineage(reference: Annotated[str, typer.Argument(
+        help="MODEL@ALIAS (e.g. marketing@champion), MODEL/VERSION, or MODEL for its champion.")]) -> None:
+    """Trace a model version back to its run, data version and commit, and how to restore that data."""
+    from pipelines import lineage as lineage_report
+    from pipelines import tracking
+
+    project = _project()
+    typer.echo(lineage_report.describe(project, tracking.client(project), reference))
+
+
+@app.command("ui")
+def ui(port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+       host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1") -> None:
+    """Start the MLflow UI on the project's tracking store (Ctrl-C stops it)."""
+    from pipelines import tracking
+
+    project = _project()
+    uri = tracking.tracking_uri(project)
+    if not tracking.is_local_store(uri):
+        typer.echo(f"runs are tracked on {uri}; open it in a browser")
+        return
+    typer.echo(f"MLflow UI on http://{host}:{port} for {uri} (Ctrl-C to stop)")
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--default-artifact-root", (project.root / tracking.ARTIFACTS_DIR).as_uri(),
+               "--host", host, "--port", str(port)]
+    os.execv(sys.executable, command)
 
 
 def main() -> None:

@@ -113,6 +113,28 @@ class DataVersions:
             reasons.append(f"{remote}: {_last_line(done)}")
         raise VersioningError(f"data version {version} is on no remote ({'; '.join(reasons)})")
 
+    def checkout(self, version: str) -> str:
+        """Point ``data.dvc`` at an earlier ``version`` and restore it; nothing changes if that fails."""
+        known = {record.version for record in self.history()}
+        matches = sorted(v for v in known | {self.current() or ""} if v and v.startswith(version))
+        if len(matches) > 1:
+            raise VersioningError(f"data version prefix {version} is ambiguous: {', '.join(matches)}")
+        full = matches[0] if matches else version
+        saved = self.project.dvc_file.read_bytes()
+        pointer = self._pointer()
+        outs = pointer.get("outs") or [{"path": "data"}]
+        # size and nfiles describe the old version; DVC recomputes them from the md5's manifest.
+        outs[0] = {"md5": full, "path": outs[0].get("path", "data"), "hash": "md5"}
+        pointer["outs"] = outs
+        self.project.dvc_file.write_text(yaml.safe_dump(pointer, sort_keys=False))
+        try:
+            self.pull()
+            self._dvc_or_fail("checkout", "--force", "data.dvc")
+        except BaseException:
+            self.project.dvc_file.write_bytes(saved)
+            raise
+        return full
+
     def record(self, use_cases: list[str], rows: dict[str, int], source: str) -> VersionRecord:
         """``dvc add`` the data folder, log the version in ``data.dvc``, push it to the default remote."""
         self._dvc_or_fail("add", "data")

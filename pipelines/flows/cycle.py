@@ -1,31 +1,127 @@
-"""One cycle per use case: ingest → validate → version (then the model stages)."""
+"""A retraining cycle: ingest → validate → version → features → train → evaluate → register → promote.
+
+``retrain`` is one use case's cycle (the flow that schedules and data-arrival triggers run);
+``cycle`` runs it for one or every use case and keeps going when one of them fails.
+"""
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+import os
+from dataclasses import dataclass
+
+from filelock import FileLock
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipelines import ingest, usecase
-from pipelines.errors import ValidationFailedError
+from pipelines.errors import MlopsError, ValidationFailedError
 from pipelines.flows.data import ensure_data, validate
+from pipelines.flows.train import TrainingOutcome, train_and_register
+from pipelines.modeling import modeling_spec
 from pipelines.project import Project
+from pipelines.usecase import UseCase
 from pipelines.versioning import DataVersions
+
+WORKERS_ENV = "MLOPS_MAX_WORKERS"
+
+
+def _workers() -> int:
+    """Candidates trained at once: two by default, which suits a laptop and a CI runner alike."""
+    try:
+        return max(1, int(os.environ.get(WORKERS_ENV, "2")))
+    except ValueError:
+        return 2
+
+
+@dataclass(frozen=True)
+class CycleOutcome:
+    use_case: str
+    rows: int
+    data_version: str
+    validation: str
+    training: TrainingOutcome
+
+    def summary(self) -> str:
+        training = self.training
+        decision = training.decision
+        lines = [
+            f"{self.use_case}: {self.rows} rows, data version {self.data_version}; {self.validation}",
+            training.leaderboard,
+            f"{training.registered_model} v{training.version} registered as challenger; "
+            f"{decision.reason if decision else ''}",
+            f"champion: {training.registered_model} v{training.champion}" if training.champion
+            else f"no champion yet for {training.registered_model}",
+            f"MLflow: experiment '{training.experiment}', run {training.parent_run_id}",
+        ]
+        if training.failed:
+            lines.append(f"failed candidates: {', '.join(training.failed)}")
+        return "\n".join(lines)
+
+
+@task(name="version dataset", cache_policy=NO_CACHE)
+def version_dataset(project: Project, use_case: UseCase, rows: int) -> str:
+    """The data version to train on; data edited outside ``mlops data add`` is versioned first."""
+    versions = DataVersions(project)
+    if versions.is_clean():
+        return versions.current() or "unversioned"
+    with FileLock(project.lock_file):
+        get_run_logger().warning("data/ differs from data.dvc (changed outside `mlops data add`); "
+                                 "recording it as a new data version before training")
+        return versions.record(use_cases=[use_case.name], rows={use_case.name: rows},
+                               source="mlops run").version
+
+
+@flow(name="retrain", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=_workers()))
+def retrain(use_case_name: str, project_root: str | None = None,
+            candidates: list[str] | None = None) -> CycleOutcome:
+    """One use case's full cycle on its current dataset."""
+    project = Project.find(project_root)
+    use_case = usecase.load(project, use_case_name)
+    spec = modeling_spec(use_case)
+    if candidates:
+        spec = spec.with_candidates(candidates)
+    ensure_data(project)
+    project.state_dir.mkdir(parents=True, exist_ok=True)
+    dataset = use_case.dataset_path(project)
+    frame = ingest.read_table(dataset, use_case)
+    report = validate(project, use_case, frame, "merged", str(dataset), use_case.min_rows)
+    if not report.success:
+        raise ValidationFailedError(f"{use_case.name}: {report.headline()}", report)
+    validation = f"validation passed ({report.evaluated} expectations)"
+    version = version_dataset(project, use_case, len(frame))
+    training = train_and_register(spec, project, frame, version, "passed")
+    return CycleOutcome(use_case.name, len(frame), version, validation, training)
 
 
 @flow(name="cycle", log_prints=True)
-def run_cycle(use_case_name: str = "all", project_root: str | None = None) -> list[str]:
-    """Validate each use case's versioned dataset; returns one summary line per use case."""
+def run_cycle(use_case_name: str = "all", project_root: str | None = None,
+              candidates: list[str] | None = None) -> list[CycleOutcome]:
+    """``retrain`` for one or every use case; every use case gets its turn even if one fails."""
     project = Project.find(project_root)
     use_cases = usecase.resolve(project, use_case_name)
-    ensure_data(project)
-    version = DataVersions(project).current()
-    lines = []
     for use_case in use_cases:
-        dataset = use_case.dataset_path(project)
-        frame = ingest.read_table(dataset, use_case)
-        report = validate(project, use_case, frame, "merged", str(dataset), use_case.min_rows)
-        if not report.success:
-            raise ValidationFailedError(report.headline(), report)
-        lines.append(f"{use_case.name}: {len(frame)} rows, data version {version}, "
-                     f"validation passed ({report.evaluated} expectations)")
-    get_run_logger().info("\n".join(lines))
-    return lines
+        # A typo in any definition fails before hours of training on the others.
+        spec = modeling_spec(use_case)
+        if candidates:
+            spec.with_candidates(candidates)
+    outcomes, failures = [], []
+    for use_case in use_cases:
+        try:
+            outcomes.append(retrain(use_case.name, str(project.root), candidates))
+        except MlopsError as exc:
+            if len(use_cases) == 1:
+                raise
+            get_run_logger().error(f"{use_case.name}: {exc}")
+            failures.append(f"{use_case.name}: {exc}")
+    if failures:
+        raise CycleFailedError(outcomes, failures)
+    return outcomes
+
+
+class CycleFailedError(MlopsError):
+    """Some use cases failed; the others' outcomes are kept for the report."""
+
+    def __init__(self, outcomes: list[CycleOutcome], failures: list[str]) -> None:
+        super().__init__(f"{len(failures)} use case(s) failed: " + "; ".join(failures))
+        self.outcomes = outcomes
