@@ -63,10 +63,13 @@ def data_validate(file: FileArgument, use_case: UseCaseOption) -> None:
 @data_app.command("add")
 def data_add(file: FileArgument, use_case: UseCaseOption) -> None:
     """Validate FILE, merge it into the use case's dataset and record a new data version."""
+    from pipelines import runtime
     from pipelines.flows.data import add_batch
 
     project = _project()
-    result = add_batch(use_case, str(file), str(project.root))
+    with runtime.prefect_api(runtime.DATA_MODULES, project.state_dir / "prefect-server.log",
+                             notify=_notify):
+        result = add_batch(use_case, str(file), str(project.root))
     for report in result.reports:
         typer.echo(report.headline())
     if result.version is None:
@@ -117,12 +120,24 @@ def run(
         "--candidates", "-c", help="Comma-separated subset of the use case's candidates.")] = None,
 ) -> None:
     """Run a full cycle: validate, version, train competing models, register, promote, report."""
-    from pipelines.flows.cycle import CycleFailedError, run_cycle
+    from models.candidates import CANDIDATE_FAMILIES
+    from pipelines import runtime, usecase
+    from pipelines.flows.cycle import CycleFailedError, retrain, run_cycle
+    from pipelines.modeling import modeling_spec
 
     project = _project()
     chosen = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
+    use_cases = usecase.resolve(project, use_case)
+    specs = [modeling_spec(u) for u in use_cases]
+    if chosen:
+        specs = [spec.with_candidates(chosen) for spec in specs]
+    modules = runtime.cycle_modules(CANDIDATE_FAMILIES[c.model] for spec in specs for c in spec.candidates)
     try:
-        outcomes = run_cycle(use_case, str(project.root), chosen)
+        with runtime.prefect_api(modules, project.state_dir / "prefect-server.log", notify=_notify):
+            if len(use_cases) == 1:
+                outcomes = [retrain(use_cases[0].name, str(project.root), chosen)]
+            else:
+                outcomes = run_cycle(use_case, str(project.root), chosen)
     except CycleFailedError as exc:
         for outcome in exc.outcomes:
             typer.echo(outcome.summary() + "\n")
@@ -242,15 +257,39 @@ def ui(port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
 
 
 def main() -> None:
+    from pipelines import runtime
+
     os.environ.setdefault("DVC_NO_ANALYTICS", "true")
+    # A temporary Prefect server otherwise tries to send usage data, and logs an error when offline.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    runtime.skip_teardown_at_exit()
+    try:
+        status = _run_app()
+    finally:
+        if "prefect.logging.handlers" in sys.modules:
+            runtime.drain_prefect()
+    runtime.exit_without_teardown(status)
+
+
+def _notify(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _run_app() -> int:
     try:
         app()
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        typer.echo(exc.code, err=True)
+        return 1
     except MlopsError as exc:
         _echo_error(str(exc))
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
         _echo_error("interrupted")
-        sys.exit(130)
+        return 130
+    return 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ store at the project root, never whatever the working directory happens to be.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import subprocess
@@ -47,11 +48,17 @@ def is_local_store(uri: str) -> bool:
 def client(project: Project):
     """An MlflowClient on the project's store; the fluent API is pointed at the same store."""
     import mlflow
-    from mlflow import MlflowClient
 
     uri = tracking_uri(project)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    return _client_for(uri)
+
+
+@functools.lru_cache(maxsize=8)
+def _client_for(uri: str):
+    from mlflow import MlflowClient
+
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 

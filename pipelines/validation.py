@@ -171,7 +171,21 @@ def _gx_suite(context: Any, name: str, suite: dict[str, Any], derived: list[str]
         gx_suite.add_expectation_configuration(
             ExpectationConfiguration(type=item["type"], kwargs=kwargs, meta=meta)
         )
-    return context.suites.add_or_update(gx_suite)
+    return _add(context.suites, gx_suite)
+
+
+def _add(store: Any, item: Any) -> Any:
+    """Save a new suite, validation definition or checkpoint.
+
+    ``add`` first: ``add_or_update`` compares against what is stored, seconds for a large suite,
+    and names carry the suite's fingerprint, so they are new unless an earlier run was cut short.
+    """
+    from great_expectations.exceptions import GreatExpectationsError
+
+    try:
+        return store.add(item)
+    except GreatExpectationsError:
+        return store.add_or_update(item)
 
 
 def _asset(context: Any, use_case: str, subject: str) -> Any:
@@ -209,20 +223,22 @@ def _checkpoint(project: Project, use_case: UseCase, subject: str, suite: dict[s
         return context.checkpoints.get(name)
     except DataContextError:
         pass
-    definition = context.validation_definitions.add_or_update(
+    definition = _add(
+        context.validation_definitions,
         gx.ValidationDefinition(
             name=name,
             data=_asset(context, use_case.name, subject),
             suite=_gx_suite(context, name, suite, derived),
-        )
+        ),
     )
-    return context.checkpoints.add_or_update(
+    return _add(
+        context.checkpoints,
         gx.Checkpoint(
             name=name,
             validation_definitions=[definition],
             actions=[UpdateDataDocsAction(name="update_data_docs")],
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES_SHOWN},
-        )
+        ),
     )
 
 

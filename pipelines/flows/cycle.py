@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from filelock import FileLock
@@ -14,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipelines import ingest, usecase
+from pipelines import concurrency, ingest, usecase
 from pipelines.errors import MlopsError, ValidationFailedError
 from pipelines.flows.data import ensure_data, validate
 from pipelines.flows.train import TrainingOutcome, train_and_register
@@ -22,16 +21,6 @@ from pipelines.modeling import modeling_spec
 from pipelines.project import Project
 from pipelines.usecase import UseCase
 from pipelines.versioning import DataVersions
-
-WORKERS_ENV = "MLOPS_MAX_WORKERS"
-
-
-def _workers() -> int:
-    """Candidates trained at once: two by default, which suits a laptop and a CI runner alike."""
-    try:
-        return max(1, int(os.environ.get(WORKERS_ENV, "2")))
-    except ValueError:
-        return 2
 
 
 @dataclass(frozen=True)
@@ -72,7 +61,7 @@ def version_dataset(project: Project, use_case: UseCase, rows: int) -> str:
                                source="mlops run").version
 
 
-@flow(name="retrain", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=_workers()))
+@flow(name="retrain", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=concurrency.workers()))
 def retrain(use_case_name: str, project_root: str | None = None,
             candidates: list[str] | None = None) -> CycleOutcome:
     """One use case's full cycle on its current dataset."""

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from threadpoolctl import threadpool_limits
 
-from pipelines import leaderboard, registry, tracking
+from pipelines import concurrency, leaderboard, registry, tracking
 from pipelines.errors import MlopsError
 from pipelines.modeling import (
     CandidateSpec,
@@ -89,9 +90,11 @@ def train_candidate(spec: ModelingSpec, candidate: CandidateSpec, data: Prepared
     outcome = CandidateOutcome(candidate, started=time.time())
     logger = get_run_logger()
     try:
-        outcome.evaluation = evaluate(candidate.name, candidate_factory(spec, candidate, data.ratio),
-                                      data.frame, data.y, data.plan, spec.task, spec.metrics,
-                                      progress=logger.info)
+        # OpenMP thread counts are per calling thread, so each training thread sets its own.
+        with threadpool_limits(limits=concurrency.thread_limits()):
+            outcome.evaluation = evaluate(candidate.name, candidate_factory(spec, candidate, data.ratio),
+                                          data.frame, data.y, data.plan, spec.task, spec.metrics,
+                                          progress=logger.info)
     except Exception as exc:  # noqa: BLE001 - one broken candidate must not sink the cycle
         outcome.error = f"{type(exc).__name__}: {exc}"
         logger.error(f"candidate {candidate.name} failed: {outcome.error}")
@@ -186,7 +189,7 @@ def _quiet_mlflow_hints() -> Iterator[None]:
 
 @task(name="log candidate", task_run_name="log {outcome.spec.name}", cache_policy=NO_CACHE)
 def log_candidate(spec: ModelingSpec, project: Project, outcome: CandidateOutcome, data: Prepared,
-                  experiment: str, parent_run_id: str, tags: dict[str, str], data_version: str
+                  experiment: str, parent_run_id: str, tags: dict[str, str], dataset: Any
                   ) -> CandidateOutcome:
     """A nested run with parameters, fold and holdout metrics, plots and the model itself."""
     import mlflow
@@ -214,7 +217,7 @@ def log_candidate(spec: ModelingSpec, project: Project, outcome: CandidateOutcom
             final = evaluation.model.steps[-1][1]
             params.update(tracking.loggable_params(final.get_params(deep=False), "model."))
         mlflow.log_params(params)
-        mlflow.log_input(_dataset(spec, data, data_version, project), context="training")
+        mlflow.log_input(dataset, context="training")
         if outcome.error:
             mlflow.set_tag("error", outcome.error[:5000])
             client.set_terminated(active.info.run_id, status="FAILED")
@@ -289,11 +292,15 @@ def train_and_register(spec: ModelingSpec, project: Project, frame: pd.DataFrame
                 f"({tracking.tracking_uri(project)})")
     try:
         data = prepare(spec, frame)
-        futures = [train_candidate.submit(spec, candidate, data) for candidate in spec.candidates]
-        baselines = evaluate_baselines(spec, data)
-        champion, champion_eval, champion_error = score_champion(spec, project, data)
-        outcomes = [log_candidate(spec, project, future.result(), data, experiment, parent_id, tags,
-                                  data_version) for future in futures]
+        # OpenBLAS's thread count is process-wide: set here, it holds for the training threads too.
+        with threadpool_limits(limits=1, user_api="blas"):
+            futures = [train_candidate.submit(spec, candidate, data) for candidate in spec.candidates]
+            baselines = evaluate_baselines(spec, data)
+            champion, champion_eval, champion_error = score_champion(spec, project, data)
+            # One dataset object for every candidate: MLflow infers its schema once.
+            dataset = _dataset(spec, data, data_version, project)
+            outcomes = [log_candidate(spec, project, future.result(), data, experiment, parent_id, tags,
+                                      dataset) for future in futures]
         trained = [o for o in outcomes if o.evaluation is not None]
         failed = [o.spec.name for o in outcomes if o.evaluation is None]
         if not trained:

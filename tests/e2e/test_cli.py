@@ -78,6 +78,10 @@ def test_data_commands_end_to_end(clone, prefect_server_url, tmp_path):
     cycle = run("run", "--use-case", "all")
     assert cycle.returncode == 0, cycle.stderr
     assert f"stock: 12157 rows, data version {version}" in cycle.stdout
+    for use_case in ("stock", "marketing"):
+        assert f"champion: {use_case} v1" in cycle.stdout
+    assert "always_up" in cycle.stdout and "persistence" in cycle.stdout and "base_rate" in cycle.stdout
+    assert "gru" in cycle.stdout and (clone / "mlflow.db").is_file()
 
     unknown = run("data", "versions", "--use-case", "weather")
     assert unknown.returncode == 1 and "unknown use case 'weather'" in unknown.stderr
@@ -86,9 +90,78 @@ def test_data_commands_end_to_end(clone, prefect_server_url, tmp_path):
     assert outside.returncode == 1 and "no project found" in outside.stderr
 
 
+def test_model_commands_end_to_end(clone, prefect_server_url, tmp_path):
+    """Registry commands on a clone whose data came from `data pull`; runs after the test above."""
+    def run(*args):
+        return mlops(clone, *args, api_url=prefect_server_url)
+
+    if not (clone / "data").exists():
+        assert run("data", "pull").returncode == 0
+    first = run("run", "-u", "marketing", "--candidates", "forest,xgboost")
+    assert first.returncode == 0, first.stderr
+    listed = run("models", "list", "marketing")
+    assert listed.returncode == 0, listed.stderr
+    newest = listed.stdout.splitlines()[2].split()
+    assert newest[1] == "challenger"  # the re-run did not beat the champion by the margin
+    latest = newest[0].removeprefix("v")
+
+    promoted = run("promote", "marketing", latest, "--reason", "campaign test")
+    assert promoted.returncode == 0 and f"champion is now v{latest}" in promoted.stdout
+    lineage = run("lineage", "marketing@champion")
+    assert lineage.returncode == 0, lineage.stderr
+    assert f"marketing v{latest}" in lineage.stdout and "campaign test" in lineage.stdout
+    checkout = [line for line in lineage.stdout.splitlines() if "mlops data checkout" in line][0]
+    data_version = checkout.split()[-1]
+
+    rolled = run("rollback", "marketing")
+    assert rolled.returncode == 0 and f"rolled back from v{latest}" in rolled.stdout
+    assert run("promote", "marketing", "999").returncode == 1
+    missing = run("lineage", "nosuchmodel@champion")
+    assert missing.returncode == 1 and "no registered model 'nosuchmodel'" in missing.stderr
+    assert len([line for line in missing.stderr.splitlines() if line.startswith("error:")]) == 1
+
+    restored = run("data", "checkout", data_version)
+    assert restored.returncode == 0, restored.stderr
+    assert data_version in (clone / "data.dvc").read_text()
+
+
+def test_ui_serves_the_project_store(clone, tmp_path):
+    """`mlops ui` starts the MLflow UI on the clone's store and stops on a signal."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    has_models = (clone / "mlflow.db").is_file()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([MLOPS, "ui", "--port", str(port)], cwd=clone, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+                    assert reply.status == 200
+                    break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail("the MLflow UI did not answer within 90 s")
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/registered-models/search", timeout=5) as reply:
+            assert reply.status == 200
+            assert not has_models or b"marketing" in reply.read()
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(timeout=30)
+
+
 def test_every_command_has_help():
     for args in ([], ["data"], ["data", "pull"], ["data", "validate"], ["data", "add"],
-                 ["data", "versions"], ["run"]):
+                 ["data", "versions"], ["data", "checkout"], ["run"], ["models"], ["models", "list"],
+                 ["promote"], ["rollback"], ["lineage"], ["ui"]):
         shown = subprocess.run([MLOPS, *args, "--help"], capture_output=True, text=True,
                                check=False)
         assert shown.returncode == 0 and "Usage" in shown.stdout, args
