@@ -238,6 +238,46 @@ def lineage(reference: Annotated[str, typer.Argument(
     typer.echo(lineage_report.describe(project, tracking.client(project), reference))
 
 
+@app.command("predict")
+def predict(
+    file: Annotated[Path, typer.Argument(help="CSV file (optionally .gz) of rows to score; "
+                                              "a label column is ignored.")],
+    use_case: UseCaseOption,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Where to write the predictions (CSV; default "
+                               "predictions/<use case>-<UTC time>.csv in the project).")] = None,
+) -> None:
+    """Validate FILE and score it with the use case's champion model; write the predictions as CSV."""
+    from pipelines import runtime
+    from pipelines.flows.predict import modules_to_preload
+    from pipelines.flows.predict import predict as predict_flow
+
+    project = _project()
+    with runtime.prefect_api(modules_to_preload(project, use_case), project.state_dir / "prefect-server.log",
+                             notify=_notify):
+        result = predict_flow(use_case, str(file), str(project.root),
+                              str(output.resolve()) if output else None)
+    typer.echo(result.summary())
+
+
+@app.command("serve")
+def serve(
+    use_case: UseCaseOption = "all",
+    poll: Annotated[float, typer.Option(help="Seconds between looks at the landing zone.")] = 10.0,
+    host: Annotated[str, typer.Option(help="Interface of the local Prefect server.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(
+        help="Port of the local Prefect server (default 4200, or a free one when 4200 is taken).")] = None,
+) -> None:
+    """Retrain on schedule and on new data: serve the deployments and watch data/incoming/."""
+    from pipelines import serving, usecase
+
+    project = _project()
+    use_cases = usecase.resolve(project, use_case)
+    if poll <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--poll")
+    serving.serve(project, use_cases, poll, host, port, notify=_notify)
+
+
 @app.command("ui")
 def ui(port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
        host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1") -> None:
@@ -262,6 +302,8 @@ def main() -> None:
     os.environ.setdefault("DVC_NO_ANALYTICS", "true")
     # A temporary Prefect server otherwise tries to send usage data, and logs an error when offline.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Progress bars of artifact downloads would interleave with the flow logs.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     runtime.skip_teardown_at_exit()
     try:
         status = _run_app()

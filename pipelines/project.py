@@ -49,6 +49,14 @@ class Project:
     def quarantine_dir(self) -> Path:
         return self.data_dir / "quarantine"
 
+    def incoming_dir(self, use_case: str) -> Path:
+        """The landing zone: files dropped here are validated, versioned and trained on."""
+        return self.data_dir / "incoming" / use_case
+
+    def landed_dir(self, use_case: str) -> Path:
+        """Accepted files, each with the record of what became of it."""
+        return self.data_dir / "landed" / use_case
+
     @property
     def state_dir(self) -> Path:
         """Local, git-ignored working state: validation reports, Data Docs, locks."""

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,6 +105,20 @@ def load_suite(project: Project, use_case: UseCase) -> dict[str, Any]:
     if not isinstance(suite, dict) or not suite.get("expectations"):
         raise UseCaseError(f"{path}: no expectations listed")
     return suite
+
+
+def without_columns(suite: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    """The suite minus every expectation on ``columns``, and with them out of the column set."""
+    omitted = set(columns)
+    kept = []
+    for item in suite["expectations"]:
+        kwargs = item.get("kwargs", {})
+        if item["type"] == _COLUMN_SET:
+            kept.append({**item, "kwargs": {
+                **kwargs, "column_set": [c for c in kwargs["column_set"] if c not in omitted]}})
+        elif not omitted & set(_columns_of(kwargs)):
+            kept.append(item)
+    return {**suite, "expectations": kept}
 
 
 def checkable_frame(frame: pd.DataFrame, use_case: UseCase) -> pd.DataFrame:
@@ -250,9 +265,17 @@ def run_suite(
     subject: str,
     source: str,
     min_rows: int,
+    omit_columns: Sequence[str] = (),
 ) -> ValidationReport:
-    """Validate ``frame`` with the use case's suite; Data Docs are updated with the result."""
+    """Validate ``frame`` with the use case's suite; Data Docs are updated with the result.
+
+    ``omit_columns`` (e.g. the label of a file to score) are neither required nor checked: a frame
+    may have them or not. The reduced suite has its own fingerprint, hence its own checkpoint.
+    """
     suite = load_suite(project, use_case)
+    if omit_columns:
+        suite = without_columns(suite, omit_columns)
+        frame = frame.drop(columns=[c for c in omit_columns if c in frame.columns])
     checked = checkable_frame(frame, use_case)
     checkpoint = _checkpoint(project, use_case, subject, suite, _derived_columns(frame, checked))
     # The end of the current UTC day: a bar dated today is not in the future.

@@ -43,11 +43,33 @@ def git(root: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def prefect_server():
-    from prefect.testing.utilities import prefect_test_harness
+def prefect_server(tmp_path_factory):
+    """One real `prefect server start` (schedules, triggers, UI) for the session, on a fresh database."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+    from pipelines.prefect_server import PrefectServer
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    saved = {name: os.environ.get(name) for name in ("PREFECT_HOME", "PREFECT_API_URL")}
+    os.environ["PREFECT_HOME"] = str(home)
+    server = PrefectServer(home / "server.log")
+    server.start()
+    try:
+        server.wait_until_ready(timeout=180)
+        # Child processes (the mlops command, flow runs) find it through the environment.
+        os.environ["PREFECT_API_URL"] = server.api_url
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            yield server.api_url
+            from pipelines import runtime
+
+            runtime.drain_prefect()
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

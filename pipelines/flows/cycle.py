@@ -29,10 +29,14 @@ class CycleOutcome:
     rows: int
     data_version: str
     validation: str
-    training: TrainingOutcome
+    training: TrainingOutcome | None
+    skipped: str | None = None
+    """Why nothing was trained, when a data-arrival trigger found its data already trained on."""
 
     def summary(self) -> str:
         training = self.training
+        if training is None:
+            return f"{self.use_case}: data version {self.data_version}; {self.skipped}"
         decision = training.decision
         lines = [
             f"{self.use_case}: {self.rows} rows, data version {self.data_version}; {self.validation}",
@@ -54,17 +58,22 @@ def version_dataset(project: Project, use_case: UseCase, rows: int) -> str:
     versions = DataVersions(project)
     if versions.is_clean():
         return versions.current() or "unversioned"
-    with FileLock(project.lock_file):
-        get_run_logger().warning("data/ differs from data.dvc (changed outside `mlops data add`); "
-                                 "recording it as a new data version before training")
-        return versions.record(use_cases=[use_case.name], rows={use_case.name: rows},
+    get_run_logger().warning("data/ differs from data.dvc (changed outside `mlops data add`); "
+                             "recording it as a new data version before training")
+    return versions.record(use_cases=[use_case.name], rows={use_case.name: rows},
                                source="mlops run").version
 
 
 @flow(name="retrain", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=concurrency.workers()))
 def retrain(use_case_name: str, project_root: str | None = None,
-            candidates: list[str] | None = None) -> CycleOutcome:
-    """One use case's full cycle on its current dataset."""
+            candidates: list[str] | None = None, data_version: str | None = None,
+            trigger: str = "manual") -> CycleOutcome:
+    """One use case's full cycle on its current dataset.
+
+    ``data_version`` is set by data-arrival triggers: the run trains on the current data, which
+    may already include later batches, and does nothing when that data was trained on already, so
+    a burst of batches never trains twice on the same data version.
+    """
     project = Project.find(project_root)
     use_case = usecase.load(project, use_case_name)
     spec = modeling_spec(use_case)
@@ -73,14 +82,39 @@ def retrain(use_case_name: str, project_root: str | None = None,
     ensure_data(project)
     project.state_dir.mkdir(parents=True, exist_ok=True)
     dataset = use_case.dataset_path(project)
-    frame = ingest.read_table(dataset, use_case)
-    report = validate(project, use_case, frame, "merged", str(dataset), use_case.min_rows)
-    if not report.success:
-        raise ValidationFailedError(f"{use_case.name}: {report.headline()}", report)
+    # Held while reading and versioning only: a batch landing meanwhile waits, then trains next.
+    with FileLock(project.lock_file):
+        frame = ingest.read_table(dataset, use_case)
+        report = validate(project, use_case, frame, "merged", str(dataset), use_case.min_rows)
+        if not report.success:
+            raise ValidationFailedError(f"{use_case.name}: {report.headline()}", report)
+        version = version_dataset(project, use_case, len(frame))
     validation = f"validation passed ({report.evaluated} expectations)"
-    version = version_dataset(project, use_case, len(frame))
-    training = train_and_register(spec, project, frame, version, "passed")
+    logger = get_run_logger()
+    logger.info(f"{use_case.name}: retraining ({trigger}) on data version {version}")
+    if data_version is not None and already_trained(project, spec, version):
+        skipped = (f"nothing to do: data version {version} is already trained on "
+                   f"(triggered by {data_version})")
+        logger.info(f"{use_case.name}: {skipped}")
+        return CycleOutcome(use_case.name, len(frame), version, validation, None, skipped)
+    training = train_and_register(spec, project, frame, version, "passed", trigger)
     return CycleOutcome(use_case.name, len(frame), version, validation, training)
+
+
+def already_trained(project: Project, spec, data_version: str) -> bool:
+    """Whether a finished cycle of this use case trained on ``data_version``."""
+    from pipelines import tracking
+
+    client = tracking.client(project)
+    experiment = client.get_experiment_by_name(spec.experiment)
+    if experiment is None:
+        return False
+    found = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=(f"tags.{tracking.TAG_DATA_VERSION} = '{data_version}' and "
+                       f"tags.{tracking.TAG_ROLE} = 'cycle' and attributes.status = 'FINISHED'"),
+        max_results=1)
+    return bool(found)
 
 
 @flow(name="cycle", log_prints=True)

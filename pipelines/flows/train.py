@@ -275,7 +275,7 @@ def _candidate_entry(outcome: CandidateOutcome, primary: str) -> leaderboard.Ent
 
 
 def train_and_register(spec: ModelingSpec, project: Project, frame: pd.DataFrame, data_version: str,
-                       validation: str) -> TrainingOutcome:
+                       validation: str, trigger: str = "manual") -> TrainingOutcome:
     """Everything after validation and versioning; call inside a Prefect flow."""
 
     from models import metrics as metric_registry
@@ -286,7 +286,7 @@ def train_and_register(spec: ModelingSpec, project: Project, frame: pd.DataFrame
     experiment = tracking.experiment_id(client, project, spec.experiment)
     tags = tracking.lineage_tags(spec.use_case.name, data_version, validation, tracking.git_state(project))
     parent = client.create_run(experiment, run_name=f"cycle {time.strftime('%Y-%m-%d %H:%M:%S')}",
-                               tags={**tags, tracking.TAG_ROLE: "cycle"})
+                               tags={**tags, tracking.TAG_ROLE: "cycle", "trigger": trigger})
     parent_id = parent.info.run_id
     logger.info(f"MLflow run {parent_id} in experiment '{spec.experiment}' "
                 f"({tracking.tracking_uri(project)})")
@@ -317,7 +317,7 @@ def train_and_register(spec: ModelingSpec, project: Project, frame: pd.DataFrame
         decision = registry.decide(primary, spec.promotion_margin, best_value, champion_value,
                                    champion_version, baseline_values, champion_error)
 
-        version = register_best(spec, project, best, tags, data_version, parent_id)
+        version = register_best(spec, project, best, tags, data_version, parent_id, data)
         for key, value in decision.tags().items():
             client.set_model_version_tag(spec.registered_model, str(version.version), key, value)
             client.set_tag(parent_id, key, value)
@@ -361,7 +361,7 @@ def _rank_value(value: float | None, greater_is_better: bool) -> float:
 
 @task(name="register best candidate", cache_policy=NO_CACHE)
 def register_best(spec: ModelingSpec, project: Project, best: CandidateOutcome, tags: dict[str, str],
-                  data_version: str, parent_id: str):
+                  data_version: str, parent_id: str, data: Prepared):
     from models.candidates import CANDIDATE_FAMILIES
 
     client = tracking.client(project)
@@ -380,8 +380,22 @@ def register_best(spec: ModelingSpec, project: Project, best: CandidateOutcome, 
     }
     description = (f"{best.spec.name} trained on data version {data_version}; best cv {spec.primary_metric} "
                    f"of {len(spec.candidates)} candidates.")
+    _log_drift_reference(spec, client, best.run_id, data)
     return registry.register(client, spec.registered_model, best.model_uri, best.run_id, version_tags,
                              description)
+
+
+def _log_drift_reference(spec: ModelingSpec, client: Any, run_id: str | None, data: Prepared) -> None:
+    """The training rows' profile, with the model, for comparing later batches against it."""
+    from pipelines import drift
+
+    if run_id is None:
+        return
+    try:
+        profile = drift.reference_profile(spec.use_case, spec, data.frame, data.plan.final.train)
+        client.log_dict(run_id, profile.to_dict(), drift.REFERENCE_ARTIFACT)
+    except Exception as exc:  # noqa: BLE001 - drift checks are a service on top; the model stands
+        get_run_logger().warning(f"no drift reference logged for run {run_id}: {exc}")
 
 
 @task(name="report", cache_policy=NO_CACHE)
