@@ -75,12 +75,27 @@ def model_versions(root: Path, model: str) -> list:
     return sorted(client.search_model_versions(f"name='{model}'"), key=lambda v: int(v.version))
 
 
+def retrain_deployment(use_case: str):
+    """The served deployment, once the runner has registered it (just after `serve` says it watches)."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    def read():
+        with get_client(sync_client=True) as client:
+            try:
+                return client.read_deployment_by_name(f"retrain/retrain-{use_case}")
+            except ObjectNotFound:
+                return None
+
+    return wait_for(read, f"deployment retrain-{use_case}", timeout=60)
+
+
 def retrain_runs(use_case: str) -> list:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
+    deployment = retrain_deployment(use_case)
     with get_client(sync_client=True) as client:
-        deployment = client.read_deployment_by_name(f"retrain/retrain-{use_case}")
         only_this = DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
         return client.read_flow_runs(deployment_filter=only_this)
 
@@ -164,10 +179,7 @@ def served(site, prefect_server, tmp_path_factory):
 
 
 def test_deployments_carry_schedule_trigger_and_limit(served):
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        deployment = client.read_deployment_by_name("retrain/retrain-marketing")
+    deployment = retrain_deployment("marketing")
     assert [s.schedule.cron for s in deployment.schedules] == ["0 6 * * 1"]
     limit = deployment.global_concurrency_limit
     assert limit is not None and limit.limit == 1
