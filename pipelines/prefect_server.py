@@ -49,6 +49,7 @@ class TemporaryPrefectServer:
     """Prefect's API without its UI or background services, for one command's flow runs."""
 
     kind = "temporary Prefect server"
+    start_timeout = 60.0
 
     def __init__(self, log_file: Path, host: str = HOST, port: int | None = None) -> None:
         self.host = host
@@ -63,6 +64,15 @@ class TemporaryPrefectServer:
     @property
     def ui_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def starting_message(self) -> str:
+        return f"temporary Prefect server on {self.api_url} (set PREFECT_API_URL to use your own)"
+
+    def ready_message(self) -> str | None:
+        return None
+
+    def stopping_message(self) -> str | None:
+        return None
 
     def _command(self) -> list[str]:
         return [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
@@ -132,6 +142,16 @@ class PrefectServer(TemporaryPrefectServer):
     """`prefect server start`: API, UI, and the services behind schedules and event triggers."""
 
     kind = "Prefect server"
+    start_timeout = 120.0
+
+    def starting_message(self) -> str:
+        return f"starting a local Prefect server (log: {self.log_file})"
+
+    def ready_message(self) -> str | None:
+        return f"Prefect UI: {self.ui_url}  (API {self.api_url})"
+
+    def stopping_message(self) -> str | None:
+        return "stopping the local Prefect server"
 
     def _command(self) -> list[str]:
         return [sys.executable, "-m", "prefect", "server", "start", "--host", self.host,

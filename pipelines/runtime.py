@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 # What the data layer loads, and what every training cycle loads on top: tracking, plots.
 DATA_MODULES = ("great_expectations",)
@@ -24,34 +25,58 @@ def cycle_modules(families: Iterable[str]) -> list[str]:
 
 @contextlib.contextmanager
 def prefect_api(modules: Iterable[str], log_file: Path,
-                notify: Callable[[str], None] = lambda message: None) -> Iterator[str]:
+                notify: Callable[[str], None] = lambda message: None,
+                server_class: type | None = None, **server_options: Any) -> Iterator[str]:
     """The Prefect API that flow runs inside the block use; ``modules`` are imported meanwhile.
 
-    ``PREFECT_API_URL`` when set; otherwise a temporary local server, started here and stopped on
-    leaving, after the runs' logs are delivered. The libraries the runs need load while it boots.
+    ``PREFECT_API_URL`` when set; otherwise a local server (by default the temporary, API-only
+    kind), started here and stopped on leaving, after the runs' logs are delivered. The libraries
+    the runs need load while it boots.
     """
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL
 
     configured = PREFECT_API_URL.value()
     if configured:
+        notify(f"Prefect API: {configured}")
         _import(modules)
         yield configured
         return
     from pipelines.prefect_server import TemporaryPrefectServer
 
-    server = TemporaryPrefectServer(log_file)
+    server = (server_class or TemporaryPrefectServer)(log_file, **server_options)
     server.start()
     try:
-        notify(f"temporary Prefect server on {server.api_url} (set PREFECT_API_URL to use your own)")
+        notify(server.starting_message())
         _import(modules)
-        server.wait_until_ready()
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
+        server.wait_until_ready(server.start_timeout)
+        if server.ready_message():
+            notify(server.ready_message())
+        with _api_url(server.api_url):
             try:
                 yield server.api_url
             finally:
                 drain_prefect()
     finally:
+        if server.stopping_message():
+            notify(server.stopping_message())
         server.stop()
+
+
+@contextlib.contextmanager
+def _api_url(url: str) -> Iterator[None]:
+    """``url`` for this process's flow runs and, through the environment, for its child processes."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        with temporary_settings({PREFECT_API_URL: url}):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
 
 
 def _import(modules: Iterable[str]) -> None:

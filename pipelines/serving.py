@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import logging
-import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from pipelines.landing_zone import LandingZone
@@ -58,53 +56,19 @@ def retrain_deployment(project: Project, use_case: UseCase) -> Any:
     )
 
 
-@contextlib.contextmanager
-def prefect_server(project: Project, host: str, port: int | None,
-                   notify: Callable[[str], None]) -> Iterator[str]:
-    """``PREFECT_API_URL`` when set, else a local `prefect server start` for as long as the block runs."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from pipelines.prefect_server import PrefectServer, port_is_free
-
-    configured = PREFECT_API_URL.value()
-    if configured:
-        notify(f"Prefect: {configured}")
-        yield configured
-        return
-    if port is None:
-        port = DEFAULT_PORT if port_is_free(DEFAULT_PORT, host) else None
-    log_file = project.state_dir / "prefect-server.log"
-    server = PrefectServer(log_file, host=host, port=port)
-    server.start()
-    try:
-        notify(f"starting a local Prefect server (log: {log_file})")
-        server.wait_until_ready(timeout=120)
-        notify(f"Prefect UI: {server.ui_url}  (API {server.api_url})")
-        # Flow runs that the runner starts in child processes inherit the address.
-        previous = os.environ.get("PREFECT_API_URL")
-        os.environ["PREFECT_API_URL"] = server.api_url
-        try:
-            with temporary_settings({PREFECT_API_URL: server.api_url}):
-                yield server.api_url
-        finally:
-            if previous is None:
-                os.environ.pop("PREFECT_API_URL", None)
-            else:
-                os.environ["PREFECT_API_URL"] = previous
-    finally:
-        notify("stopping the local Prefect server")
-        server.stop()
-
-
 def serve(project: Project, use_cases: list[UseCase], poll_seconds: float, host: str, port: int | None,
           notify: Callable[[str], None]) -> None:
     """Serve until interrupted; everything started here is stopped before returning."""
     from prefect import serve as serve_deployments
 
     from pipelines import runtime
+    from pipelines.prefect_server import PrefectServer, port_is_free
 
     logging.getLogger("mlops.landing").setLevel(logging.INFO)
-    with prefect_server(project, host, port, notify):
+    if port is None:
+        port = DEFAULT_PORT if port_is_free(DEFAULT_PORT, host) else None
+    with runtime.prefect_api((), project.state_dir / "prefect-server.log", notify,
+                             server_class=PrefectServer, host=host, port=port):
         deployments = [retrain_deployment(project, use_case) for use_case in use_cases]
         zone = LandingZone(project, [u.name for u in use_cases], poll_seconds)
         # A new thread starts with empty context variables, Prefect's settings among them: without
@@ -130,4 +94,3 @@ def serve(project: Project, use_cases: list[UseCase], poll_seconds: float, host:
                 notify(f"finishing {zone.busy} before stopping")
             if watcher.ident is not None:
                 watcher.join(FINISH_SECONDS)
-            runtime.drain_prefect()

@@ -17,7 +17,7 @@ from pipelines import concurrency, ingest, usecase
 from pipelines.errors import MlopsError, ValidationFailedError
 from pipelines.flows.data import ensure_data, validate
 from pipelines.flows.train import TrainingOutcome, train_and_register
-from pipelines.modeling import modeling_spec
+from pipelines.modeling import ModelingSpec, modeling_spec
 from pipelines.project import Project
 from pipelines.usecase import UseCase
 from pipelines.versioning import DataVersions
@@ -101,7 +101,7 @@ def retrain(use_case_name: str, project_root: str | None = None,
     return CycleOutcome(use_case.name, len(frame), version, validation, training)
 
 
-def already_trained(project: Project, spec, data_version: str) -> bool:
+def already_trained(project: Project, spec: ModelingSpec, data_version: str) -> bool:
     """Whether a finished cycle of this use case trained on ``data_version``."""
     from pipelines import tracking
 

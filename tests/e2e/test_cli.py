@@ -30,8 +30,14 @@ def prefect_server_url(request):
     return PREFECT_API_URL.value()
 
 
+def user_environment() -> dict[str, str]:
+    """The environment without MLFLOW_TRACKING_URI: mlflow.set_tracking_uri exports it, so tests
+    that ran in this process earlier leave another project's store there, unlike a user's shell."""
+    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+
 def mlops(cwd: Path, *args: str, api_url: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"PREFECT_API_URL": api_url}
+    env = user_environment() | {"PREFECT_API_URL": api_url}
     return subprocess.run([MLOPS, *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300, check=False)
 
@@ -137,7 +143,8 @@ def test_ui_serves_the_project_store(clone, tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen([MLOPS, "ui", "--port", str(port)], cwd=clone, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                              env=user_environment())
     try:
         deadline = time.time() + 90
         while time.time() < deadline:
