@@ -34,16 +34,17 @@ def main() -> None:
 
     root = copy_project_files(Path(tempfile.mkdtemp()) / "project")
 
-    from pipelines import ingest, usecase
-    from pipelines.project import Project
-    from pipelines.validation import run_suite
-    from pipelines.versioning import DataVersions
+    from pipelines.adapters.dvc import DataVersions
+    from pipelines.adapters.files import read_table
+    from pipelines.adapters.great_expectations import run_suite
+    from pipelines.config import definitions
+    from pipelines.config.project import Project
 
     project = Project(root)
     timed("dvc pull (sample remote)", lambda: DataVersions(project).pull())
     timed("import great_expectations", lambda: __import__("great_expectations"))
-    for use_case in usecase.resolve(project, "all"):
-        frame = ingest.read_table(use_case.dataset_path(project), use_case)
+    for use_case in definitions.resolve(project, "all"):
+        frame = read_table(use_case.dataset_path(project), use_case)
         for attempt in ("first", "again"):
             timed(f"validate {use_case.name} ({len(frame)} rows, {attempt})",
                   lambda u=use_case, f=frame: run_suite(project, u, f, subject="merged",

@@ -56,36 +56,35 @@ def bare_training(root: Path, use_case_name: str, workers: int) -> dict[str, flo
     from threadpoolctl import threadpool_limits
 
     from models.evaluation import evaluate
-    from pipelines import concurrency, ingest, usecase
-    from pipelines.modeling import (
+    from pipelines.adapters import concurrency
+    from pipelines.adapters.files import read_table
+    from pipelines.config import definitions
+    from pipelines.config.project import Project
+    from pipelines.nodes.estimators import (
         baseline_factory,
         candidate_factory,
         class_ratio,
-        modeling_spec,
         split_plan,
         target_values,
     )
-    from pipelines.project import Project
 
     project = Project(root)
-    use_case = usecase.load(project, use_case_name)
-    spec = modeling_spec(use_case)
-    frame = ingest.read_table(use_case.dataset_path(project), use_case)
+    spec = definitions.load(project, use_case_name)
+    frame = read_table(spec.dataset_path(project), spec)
     y = target_values(spec, frame)
     plan = split_plan(spec, frame, y)
     ratio = class_ratio(spec, y[plan.final.train])
     loaded = time.perf_counter()
 
-    def train(candidate):
+    def train(name):
         with threadpool_limits(limits=concurrency.thread_limits()):
-            return evaluate(candidate.name, candidate_factory(spec, candidate, ratio), frame, y, plan,
-                            spec.task, spec.metrics).fit_seconds
+            return evaluate(name, candidate_factory(spec, spec.candidates[name], ratio), frame, y, plan,
+                            spec.task, list(spec.metrics)).fit_seconds
 
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        fit_seconds = dict(zip([c.name for c in spec.candidates], pool.map(train, spec.candidates),
-                               strict=True))
+        fit_seconds = dict(zip(spec.candidates, pool.map(train, spec.candidates), strict=True))
         for name in spec.baselines:
-            evaluate(name, baseline_factory(spec, name), frame, y, plan, spec.task, spec.metrics)
+            evaluate(name, baseline_factory(spec, name), frame, y, plan, spec.task, list(spec.metrics))
     trained = time.perf_counter()
     return {"imports and data": loaded - started, "training": trained - loaded,
             **{f"fit {name}": seconds for name, seconds in fit_seconds.items()}}
@@ -126,7 +125,7 @@ def main() -> None:
     parser.add_argument("--use-case", default="marketing")
     parser.add_argument("--bare", metavar="ROOT", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from pipelines.concurrency import workers as configured_workers
+    from pipelines.adapters.concurrency import workers as configured_workers
 
     workers = configured_workers()
     if args.bare:

@@ -12,8 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-MISSING = "<missing>"
-OTHER = "<other>"
 # Shares are floored before the logarithm: an empty bin would otherwise make the index infinite.
 FLOOR = 1e-4
 

@@ -116,7 +116,8 @@ class TorchEstimatorBase(BaseEstimator):
 
     # -- engine ------------------------------------------------------------------------------
 
-    def _validate_params(self) -> None:
+    # Not named _validate_params: sklearn's BaseEstimator uses that name for its own constraint checks.
+    def _check_hyperparameters(self) -> None:
         for name in ("learning_rate", "batch_size", "max_epochs"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
@@ -131,12 +132,18 @@ class TorchEstimatorBase(BaseEstimator):
         self._check_feature_count(X.shape[1])
         return X
 
+    def _check_X_y(self, X: Any, y: Any, **target_checks: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Validate training data and record ``n_features_in_`` (and ``feature_names_in_``)."""
+        X, y = validate_data(self, X, y, dtype=np.float32, **target_checks)
+        self._check_feature_count(X.shape[1])
+        return X, y
+
     def _standardise(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.mean_) / self.scale_).astype(np.float32, copy=False)
 
     def _fit_network(self, X: np.ndarray, target: np.ndarray) -> None:
         """Train on ``X`` (already validated) against a float32 ``target`` of shape (n, 1)."""
-        self._validate_params()
+        self._check_hyperparameters()
         n_train = validation_split(len(X), self.validation_fraction)
         self.device_ = resolve_device(self.device)
 

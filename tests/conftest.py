@@ -47,7 +47,7 @@ def prefect_server(tmp_path_factory):
     """One real `prefect server start` (schedules, triggers, UI) for the session, on a fresh database."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from pipelines.prefect_server import PrefectServer
+    from pipelines.adapters.prefect_server import PrefectServer
 
     home = tmp_path_factory.mktemp("prefect-home")
     saved = {name: os.environ.get(name) for name in ("PREFECT_HOME", "PREFECT_API_URL")}
@@ -60,7 +60,7 @@ def prefect_server(tmp_path_factory):
         os.environ["PREFECT_API_URL"] = server.api_url
         with temporary_settings({PREFECT_API_URL: server.api_url}):
             yield server.api_url
-            from pipelines import runtime
+            from pipelines.adapters import runtime
 
             runtime.drain_prefect()
     finally:
@@ -75,8 +75,8 @@ def prefect_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def pulled_template(tmp_path_factory) -> Path:
     """A fresh clone's files in a new git repository, with data/ pulled from the sample remote."""
-    from pipelines.project import Project
-    from pipelines.versioning import DataVersions
+    from pipelines.adapters.dvc import DataVersions
+    from pipelines.config.project import Project
 
     root = copy_project_files(tmp_path_factory.mktemp("template") / "project")
     git(root, "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "init")
@@ -87,7 +87,7 @@ def pulled_template(tmp_path_factory) -> Path:
 @pytest.fixture
 def project(pulled_template: Path, tmp_path: Path):
     """A private copy of the pulled project for one test."""
-    from pipelines.project import Project
+    from pipelines.config.project import Project
 
     root = tmp_path / "project"
     shutil.copytree(pulled_template, root, symlinks=True)

@@ -6,21 +6,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import pandas as pd
 from filelock import FileLock
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipelines import concurrency, ingest, usecase
-from pipelines.errors import MlopsError, ValidationFailedError
+from pipelines.adapters import concurrency, files, runtime
+from pipelines.adapters.dvc import DataVersions
+from pipelines.adapters.tracker import Tracker
+from pipelines.config import definitions
+from pipelines.config.errors import MlopsError, ValidationFailedError
+from pipelines.config.project import Project
+from pipelines.config.usecase import UseCase
 from pipelines.flows.data import ensure_data, validate
-from pipelines.flows.train import TrainingOutcome, train_and_register
-from pipelines.modeling import ModelingSpec, modeling_spec
-from pipelines.project import Project
-from pipelines.usecase import UseCase
-from pipelines.versioning import DataVersions
+from pipelines.flows.training import TrainingOutcome, train_and_register
+from pipelines.nodes.estimators import check_data
 
 
 @dataclass(frozen=True)
@@ -75,46 +79,35 @@ def retrain(use_case_name: str, project_root: str | None = None,
     a burst of batches never trains twice on the same data version.
     """
     project = Project.find(project_root)
-    use_case = usecase.load(project, use_case_name)
-    spec = modeling_spec(use_case)
+    use_case = definitions.load(project, use_case_name)
     if candidates:
-        spec = spec.with_candidates(candidates)
+        use_case = use_case.with_candidates(candidates)
+    frame, version, validation = _read_validate_version(project, use_case)
+    logger = get_run_logger()
+    logger.info(f"{use_case.name}: retraining ({trigger}) on data version {version}")
+    if data_version is not None and Tracker(project).already_trained(use_case.experiment, version):
+        skipped = (f"nothing to do: data version {version} is already trained on "
+                   f"(triggered by {data_version})")
+        logger.info(f"{use_case.name}: {skipped}")
+        return CycleOutcome(use_case.name, len(frame), version, validation, None, skipped)
+    training = train_and_register(use_case, project, frame, version, "passed", trigger)
+    return CycleOutcome(use_case.name, len(frame), version, validation, training)
+
+
+def _read_validate_version(project: Project, use_case: UseCase) -> tuple[pd.DataFrame, str, str]:
+    """The dataset, checked against the definition and its suite, and the data version it is."""
     ensure_data(project)
     project.state_dir.mkdir(parents=True, exist_ok=True)
     dataset = use_case.dataset_path(project)
     # Held while reading and versioning only: a batch landing meanwhile waits, then trains next.
     with FileLock(project.lock_file):
-        frame = ingest.read_table(dataset, use_case)
+        frame = files.read_table(dataset, use_case)
+        check_data(use_case, frame)
         report = validate(project, use_case, frame, "merged", str(dataset), use_case.min_rows)
         if not report.success:
             raise ValidationFailedError(f"{use_case.name}: {report.headline()}", report)
         version = version_dataset(project, use_case, len(frame))
-    validation = f"validation passed ({report.evaluated} expectations)"
-    logger = get_run_logger()
-    logger.info(f"{use_case.name}: retraining ({trigger}) on data version {version}")
-    if data_version is not None and already_trained(project, spec, version):
-        skipped = (f"nothing to do: data version {version} is already trained on "
-                   f"(triggered by {data_version})")
-        logger.info(f"{use_case.name}: {skipped}")
-        return CycleOutcome(use_case.name, len(frame), version, validation, None, skipped)
-    training = train_and_register(spec, project, frame, version, "passed", trigger)
-    return CycleOutcome(use_case.name, len(frame), version, validation, training)
-
-
-def already_trained(project: Project, spec: ModelingSpec, data_version: str) -> bool:
-    """Whether a finished cycle of this use case trained on ``data_version``."""
-    from pipelines import tracking
-
-    client = tracking.client(project)
-    experiment = client.get_experiment_by_name(spec.experiment)
-    if experiment is None:
-        return False
-    found = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=(f"tags.{tracking.TAG_DATA_VERSION} = '{data_version}' and "
-                       f"tags.{tracking.TAG_ROLE} = 'cycle' and attributes.status = 'FINISHED'"),
-        max_results=1)
-    return bool(found)
+    return frame, version, f"validation passed ({report.evaluated} expectations)"
 
 
 @flow(name="cycle", log_prints=True)
@@ -122,12 +115,11 @@ def run_cycle(use_case_name: str = "all", project_root: str | None = None,
               candidates: list[str] | None = None) -> list[CycleOutcome]:
     """``retrain`` for one or every use case; every use case gets its turn even if one fails."""
     project = Project.find(project_root)
-    use_cases = usecase.resolve(project, use_case_name)
+    # Every definition is read first: a typo in any fails before hours of training on the others.
+    use_cases = definitions.resolve(project, use_case_name)
     for use_case in use_cases:
-        # A typo in any definition fails before hours of training on the others.
-        spec = modeling_spec(use_case)
         if candidates:
-            spec.with_candidates(candidates)
+            use_case.with_candidates(candidates)
     outcomes, failures = [], []
     for use_case in use_cases:
         try:
@@ -148,3 +140,30 @@ class CycleFailedError(MlopsError):
     def __init__(self, outcomes: list[CycleOutcome], failures: list[str]) -> None:
         super().__init__(f"{len(failures)} use case(s) failed: " + "; ".join(failures))
         self.outcomes = outcomes
+
+
+def run(project: Project, use_case_name: str, candidates: list[str] | None,
+        notify: Callable[[str], None]) -> list[CycleOutcome]:
+    """``mlops run``: the definitions are checked, then the cycle runs on a Prefect API."""
+    use_cases = definitions.resolve(project, use_case_name)
+    if candidates:
+        use_cases = [u.with_candidates(candidates) for u in use_cases]
+    for use_case in use_cases:
+        _check_data_first(project, use_case)
+    modules = runtime.cycle_modules(c.model for u in use_cases for c in u.candidates.values())
+    with runtime.prefect_api(modules, project.state_dir / "prefect-server.log", notify=notify):
+        if len(use_cases) == 1:
+            return [retrain(use_cases[0].name, str(project.root), candidates)]
+        return run_cycle(use_case_name, str(project.root), candidates)
+
+
+def _check_data_first(project: Project, use_case: UseCase) -> None:
+    """What the definition asks of its data, before a server starts or anything is validated."""
+    ensure_data(project)
+    dataset = use_case.dataset_path(project)
+    if dataset.exists():
+        try:
+            frame = files.read_table(dataset, use_case)
+        except MlopsError:
+            return  # the cycle reports an unreadable dataset in its own words
+        check_data(use_case, frame)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,14 +11,15 @@ from filelock import FileLock
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from pipelines import ingest, usecase, validation
-from pipelines.errors import BadInputError, ValidationFailedError
-from pipelines.merge import Merge, merge_batch
-from pipelines.project import Project
-from pipelines.quarantine import quarantine
-from pipelines.usecase import UseCase
-from pipelines.validation import ValidationReport
-from pipelines.versioning import DataVersions, VersionRecord
+from pipelines.adapters import files, runtime
+from pipelines.adapters import great_expectations as validation
+from pipelines.adapters.dvc import DataVersions, VersionRecord
+from pipelines.adapters.great_expectations import ValidationReport
+from pipelines.config import definitions
+from pipelines.config.errors import BadInputError, ValidationFailedError
+from pipelines.config.project import Project
+from pipelines.config.usecase import UseCase
+from pipelines.nodes.merge import Merge, merge_batch
 
 BATCH_MIN_ROWS = 1
 
@@ -42,14 +44,14 @@ def ensure_data(project: Project) -> None:
 
 def validate_file(project: Project, use_case: UseCase, path: Path) -> ValidationReport:
     """The file alone against the use case's suite (no Prefect: a quick, local check)."""
-    frame = ingest.read_table(path, use_case)
+    frame = files.read_table(path, use_case)
     return validation.run_suite(project, use_case, frame, subject="batch", source=str(path),
                                 min_rows=BATCH_MIN_ROWS)
 
 
 @task(name="read batch", cache_policy=NO_CACHE)
 def read_batch(use_case: UseCase, path: Path) -> pd.DataFrame:
-    return ingest.read_table(path, use_case)
+    return files.read_table(path, use_case)
 
 
 @task(name="validate", cache_policy=NO_CACHE)
@@ -64,7 +66,7 @@ def validate(project: Project, use_case: UseCase, frame: pd.DataFrame, subject: 
 @task(name="merge", cache_policy=NO_CACHE)
 def merge(project: Project, use_case: UseCase, batch: pd.DataFrame) -> Merge:
     dataset = use_case.dataset_path(project)
-    current = ingest.read_table(dataset, use_case) if dataset.exists() else None
+    current = files.read_table(dataset, use_case) if dataset.exists() else None
     return merge_batch(current, batch)
 
 
@@ -98,7 +100,7 @@ def version_data(project: Project, use_case: UseCase, merged: Merge, source: Pat
 def _reject(project: Project, use_case: UseCase, path: Path, reason: str,
             report: ValidationReport | None = None) -> None:
     details = ({**report.to_dict(), "text": report.render()} if report else None)
-    kept = quarantine(project, use_case.name, path, reason, details)
+    kept = files.quarantine(project, use_case.name, path, reason, details)
     get_run_logger().error(f"{reason} (kept in {kept.relative_to(project.root)})")
 
 
@@ -106,7 +108,7 @@ def _reject(project: Project, use_case: UseCase, path: Path, reason: str,
 def add_batch(use_case_name: str, path: str, project_root: str | None = None) -> BatchAdded:
     """Validate a new batch alone and merged with the dataset; version it if both pass."""
     project = Project.find(project_root)
-    use_case = usecase.load(project, use_case_name)
+    use_case = definitions.load(project, use_case_name)
     source = Path(path).resolve()
     ensure_data(project)
     try:
@@ -136,3 +138,34 @@ def add_batch(use_case_name: str, path: str, project_root: str | None = None) ->
             record = version_data(project, use_case, merged, source)
     return BatchAdded(use_case.name, str(source), record, len(merged.new_rows),
                       merged.duplicates_dropped, reports)
+
+
+# --- what the command line calls ------------------------------------------------------------
+
+def add(project: Project, use_case_name: str, path: Path, notify: Callable[[str], None]) -> BatchAdded:
+    """``mlops data add``: the ``add-batch`` flow on a Prefect API."""
+    definitions.load(project, use_case_name)
+    with runtime.prefect_api(runtime.DATA_MODULES, project.state_dir / "prefect-server.log", notify=notify):
+        return add_batch(use_case_name, str(path), str(project.root))
+
+
+def check_file(project: Project, use_case_name: str, path: Path) -> ValidationReport:
+    return validate_file(project, definitions.load(project, use_case_name), path)
+
+
+def pull(project: Project) -> tuple[str, bool]:
+    """Restore ``data/``; returns the data version and whether ``dvc status`` is clean."""
+    versions = DataVersions(project)
+    version = versions.pull()
+    return version, versions.is_clean()
+
+
+def checkout(project: Project, version: str) -> str:
+    return DataVersions(project).checkout(version)
+
+
+def history(project: Project, use_case_name: str) -> tuple[list[VersionRecord], str | None]:
+    """The data versions that changed the use case's dataset, oldest first, and the current one."""
+    name = definitions.load(project, use_case_name).name
+    versions = DataVersions(project)
+    return [r for r in versions.history() if name in r.use_cases], versions.current()

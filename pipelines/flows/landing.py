@@ -13,19 +13,14 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from pipelines import ingest, usecase
-from pipelines.errors import BadInputError, ValidationFailedError
+from models.drift import ReferenceProfile
+from pipelines.adapters import deployments, files
+from pipelines.adapters.registry import Registry
+from pipelines.config import definitions
+from pipelines.config.errors import BadInputError, ValidationFailedError
+from pipelines.config.project import Project
 from pipelines.flows.data import add_batch
-from pipelines.modeling import modeling_spec
-from pipelines.project import Project
-from pipelines.retraining import retraining_spec
-
-EVENT_VERSIONED = "mlops.data.versioned"
-EVENT_DRIFTED = "mlops.data.drifted"
-
-
-def use_case_resource(use_case: str) -> dict[str, str]:
-    return {"prefect.resource.id": f"mlops.use-case.{use_case}", "prefect.resource.name": use_case}
+from pipelines.nodes import drift
 
 
 @dataclass
@@ -47,43 +42,46 @@ class Landing:
 @task(name="measure drift", cache_policy=NO_CACHE)
 def measure_drift(project: Project, use_case_name: str, source: Path, data_version: str) -> dict[str, Any]:
     """The accepted batch against the champion's training data; logged to MLflow."""
-    from pipelines import drift, tracking
-
-    use_case = usecase.load(project, use_case_name)
-    spec = modeling_spec(use_case)
-    retraining = retraining_spec(use_case)
+    use_case = definitions.load(project, use_case_name)
     logger = get_run_logger()
-    client = tracking.client(project)
-    champion, reference = drift.champion_reference(client, spec.registered_model)
-    if reference is None:
-        message = ("no champion yet" if champion is None
-                   else f"champion v{champion} has no drift reference")
+    registry = Registry(project)
+    champion, profile = registry.champion_document(use_case.registered_model, drift.REFERENCE_ARTIFACT)
+    if profile is None:
+        message = "no champion yet" if champion is None else f"champion v{champion} has no drift reference"
         logger.info(f"{use_case.name}: drift not measured: {message}")
         return {"measured": False, "reason": message, "drifted": False}
-    dataset = ingest.read_table(use_case.dataset_path(project), use_case)
-    batch = ingest.read_table(source, use_case)
-    monitored = drift.monitored_frame(use_case, spec, dataset)
-    rows = drift.batch_rows(use_case, dataset, batch)
-    report = reference.compare(monitored.iloc[rows], retraining.drift_threshold, retraining.drift_min_rows)
-    experiment = tracking.experiment_id(client, project, spec.experiment)
-    tags = tracking.lineage_tags(use_case.name, data_version, "passed", tracking.git_state(project))
-    run_id = drift.log_drift(client, experiment, tags, source.name, report, champion)
+    dataset = files.read_table(use_case.dataset_path(project), use_case)
+    rows = drift.batch_rows(use_case, dataset, files.read_table(source, use_case))
+    policy = use_case.retraining
+    report = ReferenceProfile.from_dict(profile).compare(
+        drift.monitored_frame(use_case, dataset).iloc[rows], policy.drift_threshold, policy.drift_min_rows)
+    run_id = _log_drift(registry, use_case.name, use_case.experiment, data_version, source.name, report,
+                        champion)
     logger.info(f"{use_case.name}: {source.name} vs champion v{champion}: {report.summary()}")
     return {"measured": True, "champion_version": champion, "mlflow_run_id": run_id,
             "summary": report.summary(), **report.to_dict()}
 
 
+def _log_drift(registry: Registry, use_case: str, experiment: str, data_version: str, source: str,
+               report: Any, champion: str) -> str:
+    """A run of role ``data-batch`` in the use case's experiment: PSI per column, the verdict."""
+    tracker = registry.tracker
+    verdict = "drifted" if report.drifted else ("not judged" if not report.judged else "no drift")
+    tags = {**tracker.lineage_tags(use_case, data_version, "passed"), "source_file": source,
+            "drift.verdict": verdict, "drift.champion_version": champion}
+    metrics = {"drift_max_excess_psi": report.max_excess, "batch_rows": float(report.rows),
+               **{f"psi.{c.column}": c.psi for c in report.columns}}
+    return tracker.log_batch_run(tracker.experiment_id(experiment), f"batch {source}", tags, metrics,
+                                 {"drift.json": report.to_dict()})
+
+
 @task(name="announce data version", cache_policy=NO_CACHE)
 def announce(use_case_name: str, source: Path, data_version: str, drift_result: dict[str, Any]) -> list[str]:
     """Prefect events that retrain deployments' triggers listen for."""
-    from prefect.events import emit_event
-
     payload = {"use_case": use_case_name, "data_version": data_version, "source": source.name,
                "drifted": bool(drift_result.get("drifted")),
                "max_excess_psi": drift_result.get("max_excess_psi")}
-    names = [EVENT_VERSIONED] + ([EVENT_DRIFTED] if payload["drifted"] else [])
-    for name in names:
-        emit_event(event=name, resource=use_case_resource(use_case_name), payload=payload)
+    names = deployments.announce(use_case_name, payload)
     get_run_logger().info(f"{use_case_name}: emitted {', '.join(names)} for data version {data_version}")
     return names
 

@@ -8,7 +8,7 @@ where it went is one line in the flow run's log.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,17 +19,19 @@ from filelock import FileLock
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from pipelines import ingest, registry, scoring, tracking, usecase, validation
-from pipelines.errors import ValidationFailedError
+from pipelines.adapters import files, runtime
+from pipelines.adapters import great_expectations as validation
+from pipelines.adapters.great_expectations import ValidationReport
+from pipelines.adapters.registry import CHAMPION, Registry
+from pipelines.adapters.tracker import TAG_CANDIDATE, TAG_DATA_VERSION, TAG_FAMILY
+from pipelines.config import definitions
+from pipelines.config.errors import ValidationFailedError
+from pipelines.config.project import Project
+from pipelines.config.usecase import RANKED_LIST, UseCase
 from pipelines.flows.data import BATCH_MIN_ROWS, ensure_data
-from pipelines.modeling import ModelingSpec, modeling_spec
-from pipelines.project import Project
-from pipelines.scoring import ScoringSpec
-from pipelines.usecase import UseCase
-from pipelines.validation import ValidationReport
+from pipelines.nodes import scoring
+from pipelines.nodes.scoring import ScoringLayout
 
-# What every prediction loads; the champion's model family may add its own library.
-PREDICT_MODULES = ("great_expectations", "mlflow.sklearn")
 VALIDATION_SUBJECT = "scoring"
 
 
@@ -40,7 +42,7 @@ class Champion:
     model: Any
 
     def describe(self) -> str:
-        return f"{self.registered_model} v{self.version} ({registry.CHAMPION})"
+        return f"{self.registered_model} v{self.version} ({CHAMPION})"
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class Predictions:
 
     def summary(self) -> str:
         return (f"scored {self.scored_rows} rows of {Path(self.source).name} with {self.registered_model} "
-                f"v{self.version} ({registry.CHAMPION})\n"
+                f"v{self.version} ({CHAMPION})\n"
                 f"wrote {self.rows} prediction{'' if self.rows == 1 else 's'} to {self.output}")
 
 
@@ -74,10 +76,10 @@ def _digest(path: Path) -> str:
 
 
 @task(name="validate", cache_policy=NO_CACHE)
-def validate(project: Project, use_case: UseCase, scoring_spec: ScoringSpec, frame: pd.DataFrame,
+def validate(project: Project, use_case: UseCase, frame: pd.DataFrame,
              source: Path) -> tuple[pd.DataFrame, ValidationReport]:
     """The rows without their label, and their report against the suite minus the label's checks."""
-    labels = list(scoring_spec.label_columns)
+    labels = list(use_case.label_columns)
     report = validation.run_suite(project, use_case, frame, subject=VALIDATION_SUBJECT, source=str(source),
                                   min_rows=BATCH_MIN_ROWS, omit_columns=labels)
     if report.success:
@@ -88,31 +90,13 @@ def validate(project: Project, use_case: UseCase, scoring_spec: ScoringSpec, fra
     return frame.drop(columns=[c for c in labels if c in frame.columns]), report
 
 
-def champion_version(project: Project, registered_model: str, use_case: str) -> Any:
-    """The registry's champion version of ``registered_model``, or a clear reason why there is none."""
-    client = tracking.client(project)
-    try:
-        champion = registry.version_by_alias(client, registered_model, registry.CHAMPION)
-    except registry.RegistryError:
-        raise registry.RegistryError(f"no champion for model '{registered_model}': run "
-                                     f"`mlops run --use-case {use_case}` first") from None
-    if champion is None:
-        raise registry.RegistryError(
-            f"no champion for model '{registered_model}': no version has been promoted; run "
-            f"`mlops run --use-case {use_case}` or `mlops promote {registered_model} VERSION` first")
-    return champion
-
-
 @task(name="load champion", cache_policy=NO_CACHE)
-def load_champion(spec: ModelingSpec, version: Any) -> Champion:
-    import mlflow.sklearn
-
-    tracking.quiet_pickle_warning()
+def load_champion(project: Project, use_case: UseCase, version: Any) -> Champion:
     # The version number, not the alias: a promotion meanwhile cannot change which model scores.
-    model = mlflow.sklearn.load_model(f"models:/{spec.registered_model}/{version.version}")
-    champion = Champion(spec.registered_model, str(version.version), model)
-    _log(f"scoring with {champion.describe()}, candidate {version.tags.get(tracking.TAG_CANDIDATE, '?')}, "
-         f"data version {version.tags.get(tracking.TAG_DATA_VERSION, '?')}")
+    model = Registry(project).load_model(use_case.registered_model, str(version.version))
+    champion = Champion(use_case.registered_model, str(version.version), model)
+    _log(f"scoring with {champion.describe()}, candidate {version.tags.get(TAG_CANDIDATE, '?')}, "
+         f"data version {version.tags.get(TAG_DATA_VERSION, '?')}")
     return champion
 
 
@@ -124,32 +108,32 @@ def _dataset(project: Project, use_case: UseCase) -> pd.DataFrame | None:
     project.state_dir.mkdir(parents=True, exist_ok=True)
     # A batch being added appends to the file; the lock keeps a half-written row out of the history.
     with FileLock(project.lock_file):
-        return ingest.read_table(path, use_case)
+        return files.read_table(path, use_case)
 
 
 @task(name="score", cache_policy=NO_CACHE)
-def score(project: Project, use_case: UseCase, spec: ModelingSpec, scoring_spec: ScoringSpec,
-          frame: pd.DataFrame, champion: Champion) -> pd.DataFrame:
+def score(project: Project, use_case: UseCase, layout: ScoringLayout, frame: pd.DataFrame,
+          champion: Champion) -> pd.DataFrame:
     from models.evaluation import positive_scores
 
-    if scoring_spec.output == scoring.RANKED_LIST:
-        return scoring.ranked_list(frame, positive_scores(champion.model, frame, spec.task), scoring_spec)
-    dataset = _dataset(project, use_case) if scoring_spec.history else None
-    combined, from_file = scoring.with_history(frame, dataset, scoring_spec)
-    _log(f"{int((~from_file).sum())} earlier rows of the same {scoring_spec.group or 'series'} "
+    if layout.output == RANKED_LIST:
+        return scoring.ranked_list(frame, positive_scores(champion.model, frame, use_case.task), layout)
+    dataset = _dataset(project, use_case) if layout.history else None
+    combined, from_file = scoring.with_history(frame, dataset, layout)
+    _log(f"{int((~from_file).sum())} earlier rows of the same {layout.group or 'series'} "
          f"prepended from {use_case.dataset} for features that look back")
-    short = scoring.history_shortfalls(combined, from_file, scoring_spec)
+    short = scoring.history_shortfalls(combined, from_file, layout)
     if short:
         listed = ", ".join(f"{group or use_case.name} ({rows})" for group, rows in sorted(short.items()))
-        get_run_logger().warning(f"fewer than {scoring_spec.history} rows of history for {listed}: "
+        get_run_logger().warning(f"fewer than {layout.history} rows of history for {listed}: "
                                  "features that look further back are filled as 'no change'")
-    scores = positive_scores(champion.model, combined, spec.task)
-    return scoring.latest_per_group(combined, from_file, scores, scoring_spec)
+    scores = positive_scores(champion.model, combined, use_case.task)
+    return scoring.latest_per_group(combined, from_file, scores, layout)
 
 
 @task(name="write predictions", cache_policy=NO_CACHE)
 def write(table: pd.DataFrame, output: Path) -> Path:
-    scoring.write_atomically(table, output)
+    files.write_atomically(table, output)
     return output
 
 
@@ -161,16 +145,15 @@ def predict(use_case_name: str, path: str, project_root: str | None = None,
     ``output`` defaults to ``predictions/<use case>-<UTC time>.csv`` in the project.
     """
     project = Project.find(project_root)
-    use_case = usecase.load(project, use_case_name)
-    spec = modeling_spec(use_case)
-    scoring_spec = scoring.scoring_spec(spec)
+    use_case = definitions.load(project, use_case_name)
     source = Path(path).resolve()
     # Expected failures are raised here rather than inside a task, so the log shows them once.
-    frame, report = validate(project, use_case, scoring_spec, ingest.read_table(source, use_case), source)
+    frame, report = validate(project, use_case, files.read_table(source, use_case), source)
     if not report.success:
         raise ValidationFailedError(f"nothing scored: {report.headline()}", report)
-    champion = load_champion(spec, champion_version(project, spec.registered_model, use_case.name))
-    table = score(project, use_case, spec, scoring_spec, frame, champion)
+    version = Registry(project).require_champion(use_case.registered_model, use_case.name)
+    champion = load_champion(project, use_case, version)
+    table = score(project, use_case, scoring.layout(use_case), frame, champion)
     target = (Path(output).resolve() if output
               else scoring.default_output(project, use_case.name, datetime.now(UTC)))
     written = write(table, target)
@@ -186,14 +169,20 @@ def modules_to_preload(project: Project, use_case_name: str) -> Iterator[str]:
     A generator: the registry is asked only when the caller iterates, which ``runtime.prefect_api``
     does while a temporary Prefect server boots. Any failure is left for the flow to report.
     """
-    from pipelines import runtime
-
-    yield from PREDICT_MODULES
+    yield from runtime.PREDICT_MODULES
     try:
-        spec = modeling_spec(usecase.load(project, use_case_name))
-        champion = champion_version(project, spec.registered_model, use_case_name)
+        use_case = definitions.load(project, use_case_name)
+        champion = Registry(project).champion(use_case.registered_model)
     except Exception:  # noqa: BLE001 - the flow reports these with its own, better context
         return
-    family = champion.tags.get(tracking.TAG_FAMILY)
-    if family in runtime.FAMILY_MODULES:
-        yield runtime.FAMILY_MODULES[family]
+    if champion is not None:
+        yield from runtime.family_modules([champion.tags.get(TAG_FAMILY, "")])
+
+
+def run(project: Project, use_case_name: str, path: Path, output: Path | None,
+        notify: Callable[[str], None]) -> Predictions:
+    """``mlops predict``: the ``predict`` flow on a Prefect API."""
+    definitions.load(project, use_case_name)
+    with runtime.prefect_api(modules_to_preload(project, use_case_name),
+                             project.state_dir / "prefect-server.log", notify=notify):
+        return predict(use_case_name, str(path), str(project.root), str(output.resolve()) if output else None)

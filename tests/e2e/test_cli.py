@@ -103,7 +103,7 @@ def test_model_commands_end_to_end(clone, prefect_server_url, tmp_path):
 
     if not (clone / "data").exists():
         assert run("data", "pull").returncode == 0
-    first = run("run", "-u", "marketing", "--candidates", "forest,xgboost")
+    first = run("run", "-u", "marketing", "--candidates", "hist_boosting,xgboost")
     assert first.returncode == 0, first.stderr
     listed = run("models", "list", "marketing")
     assert listed.returncode == 0, listed.stderr

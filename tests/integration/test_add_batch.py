@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.errors import BadInputError, UseCaseError, ValidationFailedError
+from pipelines.adapters.dvc import DataVersions
+from pipelines.config.errors import BadInputError, UseCaseError, ValidationFailedError
 from pipelines.flows.data import add_batch
-from pipelines.versioning import DataVersions
 from tests.conftest import git
 from tests.integration.batches import (
     MARKETING_SPOILERS,
@@ -150,7 +150,7 @@ def test_failed_push_restores_data_and_pointer(project, tmp_path):
     config = project.root / ".dvc" / "config"
     config.write_text(config.read_text().replace("url = storage", "url = /proc/no-such-remote"))
     before = fingerprint(project)
-    from pipelines.errors import VersioningError
+    from pipelines.config.errors import VersioningError
 
     with pytest.raises(VersioningError, match="dvc push"):
         add_batch("stock", str(write(STOCK_BATCH, tmp_path / "bars.csv")), str(project.root))

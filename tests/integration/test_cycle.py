@@ -9,22 +9,28 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from pipelines import registry, tracking
-from pipelines.errors import UseCaseError, ValidationFailedError
+from pipelines.adapters import tracker as tracking
+from pipelines.adapters.dvc import DataVersions
+from pipelines.adapters.registry import CHALLENGER, CHAMPION, EVENTS_TAG, Registry, RegistryError
+from pipelines.config.errors import UseCaseError, ValidationFailedError
 from pipelines.flows.cycle import retrain
-from pipelines.flows.train import TrainingError
-from pipelines.lineage import describe
-from pipelines.versioning import DataVersions
+from pipelines.flows.registry import lineage
+from pipelines.flows.training import TrainingError
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_server")]
 
-FAST = ["forest", "xgboost"]
+FAST = ["hist_boosting", "xgboost"]
 
 
 @pytest.fixture
-def store(project, monkeypatch):
-    monkeypatch.delenv(tracking.TRACKING_ENV, raising=False)
-    return tracking.client(project)
+def registry(project, monkeypatch) -> Registry:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return Registry(project)
+
+
+@pytest.fixture
+def store(registry) -> MlflowClient:
+    return registry.client
 
 
 def runs_of(client: MlflowClient, experiment: str):
@@ -76,7 +82,7 @@ def test_cycle_tracks_registers_and_promotes(project, store):
     # registered with lineage, challenger and (first time) champion
     assert training.version == "1" and training.champion == "1"
     registered = store.get_model_version("marketing", "1")
-    assert set(registered.aliases) == {registry.CHAMPION, registry.CHALLENGER}
+    assert set(registered.aliases) == {CHAMPION, CHALLENGER}
     assert registered.tags[tracking.TAG_DATA_VERSION] == version
     assert registered.tags["run_id"] in {k.info.run_id for k in kids}
     assert registered.tags["promotion.decision"] == "promoted"
@@ -93,11 +99,11 @@ def test_cycle_tracks_registers_and_promotes(project, store):
     assert len(scores) == 20
 
     # lineage points back to the data and how to restore it
-    text = describe(project, store, "marketing@champion")
+    text = lineage(project, "marketing@champion")
     assert f"mlops data checkout {version}" in text and registered.run_id in text
 
 
-def test_rerun_reproduces_metrics_and_keeps_the_champion(project, store):
+def test_rerun_reproduces_metrics_and_keeps_the_champion(project, store, registry):
     first = retrain("marketing", str(project.root), FAST).training
     second = retrain("marketing", str(project.root), FAST).training
 
@@ -110,31 +116,31 @@ def test_rerun_reproduces_metrics_and_keeps_the_champion(project, store):
     assert second.version == "2" and second.champion == "1"
     assert second.decision is not None and not second.decision.promote
     assert "does not beat champion v1" in second.decision.reason
-    assert str(registry.version_by_alias(store, "marketing", registry.CHALLENGER).version) == "2"
+    assert str(registry.version_by_alias("marketing", CHALLENGER).version) == "2"
 
 
-def test_promote_rollback_and_history(project, store):
+def test_promote_rollback_and_history(project, store, registry):
     retrain("marketing", str(project.root), FAST)
     retrain("marketing", str(project.root), FAST)
-    registry.set_champion(store, "marketing", "2", "better on last week's campaign", "tester")
-    assert str(registry.version_by_alias(store, "marketing", registry.CHAMPION).version) == "2"
+    registry.set_champion("marketing", "2", "better on last week's campaign", "tester")
+    assert str(registry.version_by_alias("marketing", CHAMPION).version) == "2"
     promoted = store.get_model_version("marketing", "2").tags
     assert promoted["champion.reason"] == "better on last week's campaign"
     assert promoted["champion.by"] == "tester"
 
-    assert registry.rollback(store, "marketing", "bad week", "tester") == ("2", "1")
-    assert str(registry.version_by_alias(store, "marketing", registry.CHAMPION).version) == "1"
-    with pytest.raises(registry.RegistryError, match="no earlier champion"):
-        registry.rollback(store, "marketing", "again", "tester")
-    events = json.loads(store.get_registered_model("marketing").tags[registry.EVENTS_TAG])
+    assert registry.rollback("marketing", "bad week", "tester") == ("2", "1")
+    assert str(registry.version_by_alias("marketing", CHAMPION).version) == "1"
+    with pytest.raises(RegistryError, match="no earlier champion"):
+        registry.rollback("marketing", "again", "tester")
+    events = json.loads(store.get_registered_model("marketing").tags[EVENTS_TAG])
     assert [e["action"] for e in events] == ["promote", "promote", "rollback"]
-    with pytest.raises(registry.RegistryError, match="no version 9"):
-        registry.set_champion(store, "marketing", "9", "typo", "tester")
-    with pytest.raises(registry.RegistryError, match="no registered model 'nope'"):
-        registry.rollback(store, "nope", "x", "tester")
+    with pytest.raises(RegistryError, match="no version 9"):
+        registry.set_champion("marketing", "9", "typo", "tester")
+    with pytest.raises(RegistryError, match="no registered model 'nope'"):
+        registry.rollback("nope", "x", "tester")
 
 
-def test_invalid_data_trains_nothing_and_keeps_the_champion(project, store):
+def test_invalid_data_trains_nothing_and_keeps_the_champion(project, store, registry):
     retrain("marketing", str(project.root), FAST)
     runs_before = len(runs_of(store, "marketing"))
     dataset = project.data_dir / "marketing.csv"
@@ -147,15 +153,15 @@ def test_invalid_data_trains_nothing_and_keeps_the_champion(project, store):
     with pytest.raises(ValidationFailedError):
         retrain("marketing", str(project.root), FAST)
     assert len(runs_of(store, "marketing")) == runs_before
-    assert str(registry.version_by_alias(store, "marketing", registry.CHAMPION).version) == "1"
+    assert str(registry.version_by_alias("marketing", CHAMPION).version) == "1"
     assert len(store.search_model_versions("name='marketing'")) == 1
 
 
-def test_failing_candidates_fail_the_run_and_keep_the_champion(project, store):
+def test_failing_candidates_fail_the_run_and_keep_the_champion(project, store, registry):
     retrain("marketing", str(project.root), FAST)
     definition = project.usecases_dir / "marketing.yaml"
     raw = yaml.safe_load(definition.read_text())
-    raw["candidates"] = {"forest": {"params": {"learning_rate": -1.0}}}
+    raw["candidates"] = {"hist_boosting": {"params": {"learning_rate": -1.0}}}
     definition.write_text(yaml.safe_dump(raw))
 
     with pytest.raises(TrainingError, match="every candidate failed"):
@@ -163,9 +169,51 @@ def test_failing_candidates_fail_the_run_and_keep_the_champion(project, store):
     latest = runs_of(store, "marketing")
     parents = [r for r in latest if r.data.tags.get(tracking.TAG_ROLE) == "cycle"]
     assert parents[-1].info.status == "FAILED"
-    assert str(registry.version_by_alias(store, "marketing", registry.CHAMPION).version) == "1"
+    assert str(registry.version_by_alias("marketing", CHAMPION).version) == "1"
 
 
 def test_unknown_candidate_is_a_clear_error(project, store):
     with pytest.raises(UseCaseError, match="no candidate gbm"):
         retrain("marketing", str(project.root), ["gbm"])
+
+
+def test_a_new_model_family_is_one_declaration(project, store, monkeypatch):
+    """The README's recipe: declare a family, name it in a definition, and a cycle trains, logs and
+    registers it with the requirements it declared."""
+    from sklearn.linear_model import LogisticRegression
+
+    from models.families import FAMILIES, ModelFamily
+
+    def build(task, params, random_state, class_ratio):
+        return LogisticRegression(**{"C": 0.5, "max_iter": 2000, "random_state": random_state, **params})
+
+    monkeypatch.setitem(FAMILIES, "toy", ModelFamily("toy", "a toy logistic regression", build,
+                                                     preload=("sklearn.linear_model",),
+                                                     requirements=("threadpoolctl",)))
+    definition = project.usecases_dir / "marketing.yaml"
+    raw = yaml.safe_load(definition.read_text())
+    raw["candidates"] = {"toy": {"params": {"C": 0.1}}}
+    definition.write_text(yaml.safe_dump(raw))
+
+    training = retrain("marketing", str(project.root)).training
+    assert training.version == "1" and not training.failed
+    version = store.get_model_version("marketing", "1")
+    assert version.tags[tracking.TAG_CANDIDATE] == "toy" and version.tags[tracking.TAG_FAMILY] == "toy"
+    run = store.get_run(version.run_id)
+    assert run.data.params["model.C"] == "0.1"
+    with open(mlflow.pyfunc.get_model_dependencies("models:/marketing/1")) as stream:
+        requirements = stream.read()
+    assert "scikit-learn==" in requirements and "threadpoolctl==" in requirements
+    assert "torch" not in requirements
+
+
+def test_a_target_column_that_is_not_there_is_reported_before_validation(project, store):
+    definition = project.usecases_dir / "marketing.yaml"
+    raw = yaml.safe_load(definition.read_text())
+    raw["target"] = "Purchse"
+    definition.write_text(yaml.safe_dump(raw))
+    with pytest.raises(UseCaseError, match=r"marketing.yaml: target: column 'Purchse' is not in "
+                                           r"marketing.csv \(did you mean 'Purchase'\?\)"):
+        retrain("marketing", str(project.root))
+    assert store.get_experiment_by_name("marketing") is None
+    assert not (project.state_dir / "gx").exists()  # validation never ran

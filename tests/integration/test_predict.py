@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 
 from models.evaluation import positive_scores
-from pipelines import registry, tracking
-from pipelines.errors import ValidationFailedError
+from pipelines.adapters.registry import Registry, RegistryError
+from pipelines.config.errors import ValidationFailedError
+from pipelines.config.project import Project
 from pipelines.flows.cycle import retrain
 from pipelines.flows.predict import predict
-from pipelines.project import Project
 from tests.integration.batches import STOCK_BATCH, write
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_server")]
@@ -33,14 +33,14 @@ def trained(prefect_server, pulled_template, tmp_path_factory):
     shutil.copytree(pulled_template, root, symlinks=True)
     project = Project(root)
     with pytest.MonkeyPatch.context() as patch:
-        patch.delenv(tracking.TRACKING_ENV, raising=False)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         for name in ("marketing", "stock"):
             training = retrain(name, str(root), ["linear"]).training
             if training.champion is None:
                 # A linear model need not beat the naive baselines on next-day direction; the
                 # predictions under test only need some champion.
-                registry.set_champion(tracking.client(project), name, training.version,
-                                      "a champion to score with", "tests")
+                Registry(project).set_champion(name, training.version, "a champion to score with",
+                                               "tests")
         yield project
 
 
@@ -54,7 +54,7 @@ def stock_rows(project: Project, per_ticker: int) -> pd.DataFrame:
 
 
 def champion_of(project: Project, model: str) -> str:
-    return str(registry.version_by_alias(tracking.client(project), model, registry.CHAMPION).version)
+    return str(Registry(project).champion(model).version)
 
 
 def test_marketing_writes_a_ranked_list_of_every_customer(trained, tmp_path):
@@ -119,18 +119,18 @@ def test_a_file_failing_validation_writes_nothing(trained, tmp_path):
 
 
 def test_without_a_champion_the_error_says_what_to_do(project, monkeypatch, tmp_path):
-    monkeypatch.delenv(tracking.TRACKING_ENV, raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     rows = write(marketing_rows(project, 20), tmp_path / "customers.csv")
 
     expected = r"no champion for model 'marketing': run `mlops run --use-case marketing` first"
-    with pytest.raises(registry.RegistryError, match=expected):
+    with pytest.raises(RegistryError, match=expected):
         predict("marketing", str(rows), str(project.root))
     assert not (project.root / "predictions").exists()
 
 
 def test_the_command_writes_to_predictions_and_says_what_it_used(trained, tmp_path, prefect_server):
     bars = write(stock_rows(trained, 3), tmp_path / "bars.csv")
-    env = {k: v for k, v in os.environ.items() if k != tracking.TRACKING_ENV} | {
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {
         "PREFECT_API_URL": prefect_server}
 
     done = subprocess.run([MLOPS, "predict", "--use-case", "stock", str(bars)], cwd=trained.root, env=env,

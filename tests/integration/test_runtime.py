@@ -19,7 +19,7 @@ SCRIPT = """
 import json, sys
 from prefect import flow
 from prefect.client.orchestration import get_client
-from pipelines import runtime
+from pipelines.adapters import runtime
 
 @flow(name="hello")
 def hello() -> int:
@@ -49,7 +49,7 @@ def test_temporary_server_serves_the_flow_runs_and_stops(tmp_path):
 
 
 def test_a_server_that_cannot_start_is_reported_with_its_log(tmp_path, monkeypatch):
-    from pipelines.prefect_server import PrefectServerError, TemporaryPrefectServer
+    from pipelines.adapters.prefect_server import PrefectServerError, TemporaryPrefectServer
 
     monkeypatch.setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL",
                        "postgresql+asyncpg://nobody@127.0.0.1:1/none")

@@ -147,8 +147,8 @@ class Served:
 @pytest.fixture(scope="module")
 def site(pulled_template, tmp_path_factory, prefect_server) -> Path:
     """A project with champions (with drift references) for marketing and campaign."""
-    from pipelines.project import Project
-    from pipelines.versioning import DataVersions
+    from pipelines.adapters.dvc import DataVersions
+    from pipelines.config.project import Project
 
     root = tmp_path_factory.mktemp("served") / "project"
     shutil.copytree(pulled_template, root, symlinks=True)
@@ -215,8 +215,8 @@ def test_a_bad_file_is_quarantined_and_starts_nothing(site, served):
 
 
 def test_a_burst_lands_in_order_and_never_trains_twice_at_once(site, served):
-    from pipelines.project import Project
-    from pipelines.versioning import DataVersions
+    from pipelines.adapters.dvc import DataVersions
+    from pipelines.config.project import Project
 
     landed_before = len(landed_records(site, "marketing"))
     runs_before = {run.id for run in retrain_runs("marketing")}
@@ -281,7 +281,7 @@ def test_ctrl_c_stops_everything_and_a_restart_lands_what_arrived_meanwhile(site
 
 
 def test_without_prefect_api_url_serve_runs_its_own_server(site, tmp_path):
-    from pipelines.prefect_server import free_port
+    from pipelines.adapters.prefect_server import free_port
 
     port = free_port()
     env = environment(None) | {"PREFECT_HOME": str(tmp_path / "prefect-home")}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import usecase
+from pipelines.adapters.great_expectations import run_suite
+from pipelines.config import definitions as usecase
 from pipelines.flows.data import validate_file
-from pipelines.validation import run_suite
 from tests.integration.batches import (
     MARKETING_SPOILERS,
     STOCK_BATCH,
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def shared_project(pulled_template):
-    from pipelines.project import Project
+    from pipelines.config.project import Project
 
     return Project(pulled_template)
 
@@ -33,7 +33,7 @@ def test_valid_batches_pass(shared_project, tmp_path):
 
 
 def test_shipped_datasets_pass_with_their_minimum_rows(shared_project):
-    from pipelines.ingest import read_table
+    from pipelines.adapters.files import read_table
 
     for use_case in usecase.resolve(shared_project, "all"):
         frame = read_table(use_case.dataset_path(shared_project), use_case)

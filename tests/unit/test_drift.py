@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from models.drift import ReferenceProfile, population_stability
-from pipelines.landing_zone import pending_files
+from pipelines.adapters.landing_zone import pending_files
 
 
 def reference_frame(rows: int = 5000, seed: int = 0) -> pd.DataFrame:
@@ -82,24 +82,25 @@ def test_landing_zone_takes_settled_files_oldest_first(tmp_path):
 def test_retraining_section_defaults_and_errors(tmp_path):
     import yaml
 
-    from pipelines.errors import UseCaseError
-    from pipelines.retraining import DEFAULT_SCHEDULE, retraining_spec
-    from pipelines.usecase import _parse
+    from pipelines.config.definitions import parse as parse_definition
+    from pipelines.config.errors import UseCaseError
+    from pipelines.config.usecase import DEFAULT_SCHEDULE
 
     def parse(retraining):
-        raw = {"name": "demo", "dataset": "demo.csv", "expectations": "demo.yaml", "key": ["id"]}
+        raw = {"name": "demo", "dataset": "demo.csv", "expectations": "demo.yaml", "key": ["id"],
+               "target": "label", "candidates": ["linear"]}
         if retraining is not None:
             raw["retraining"] = retraining
         path = tmp_path / "demo.yaml"
         path.write_text(yaml.safe_dump(raw))
-        return retraining_spec(_parse(path))
+        return parse_definition(path).retraining
 
     default = parse(None)
     assert default.schedule == DEFAULT_SCHEDULE and default.on_new_data == "always"
     assert parse({"schedule": None}).schedule is None
     with pytest.raises(UseCaseError, match="not a cron expression"):
         parse({"schedule": "every monday"})
-    with pytest.raises(UseCaseError, match="on_new_data must be one of always, drift, never"):
+    with pytest.raises(UseCaseError, match="on_new_data: must be 'always', 'drift' or 'never'"):
         parse({"on_new_data": "sometimes"})
-    with pytest.raises(UseCaseError, match="unknown field"):
+    with pytest.raises(UseCaseError, match="unknown key 'shedule' in retraining"):
         parse({"shedule": "0 6 * * 1"})

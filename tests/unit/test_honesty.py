@@ -3,7 +3,7 @@ there is nothing.
 
 A leak anywhere between the data and the score (a feature that peeks at tomorrow, a fold that trains
 on its own test rows, a key that smuggles in the label) shows up as skill on data that has none.
-Both checks use the shipped definitions through ``pipelines.modeling``, so they exercise exactly
+Both checks use the shipped definitions through ``pipelines.nodes.estimators``, so they exercise exactly
 the candidates, features, splits and class balancing that a training cycle uses.
 """
 
@@ -19,15 +19,9 @@ from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from models.evaluation import evaluate
-from pipelines.modeling import (
-    ModelingSpec,
-    candidate_factory,
-    class_ratio,
-    modeling_spec,
-    split_plan,
-    target_values,
-)
-from pipelines.usecase import _parse
+from pipelines.config.definitions import parse
+from pipelines.config.usecase import UseCase
+from pipelines.nodes.estimators import candidate_factory, class_ratio, split_plan, target_values
 from tests.sample_data import sample_csv
 
 pytestmark = pytest.mark.slow
@@ -35,8 +29,8 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
-def shipped_spec(name: str) -> ModelingSpec:
-    return modeling_spec(_parse(REPO / "pipelines" / "usecases" / f"{name}.yaml"))
+def shipped_spec(name: str) -> UseCase:
+    return parse(REPO / "pipelines" / "usecases" / f"{name}.yaml")
 
 
 STOCK = shipped_spec("stock")
@@ -79,13 +73,13 @@ def random_walk_bars(n_tickers: int = 4, n_days: int = 2500, seed: int = 0,
     return pd.concat(frames, ignore_index=True)
 
 
-def pooled_accuracy(spec: ModelingSpec, candidate_name: str, bars: pd.DataFrame) -> tuple[float, int]:
+def pooled_accuracy(spec: UseCase, candidate_name: str, bars: pd.DataFrame) -> tuple[float, int]:
     """Directional accuracy over every walk-forward test row and the holdout, and how many rows."""
     y = target_values(spec, bars)
     plan = split_plan(spec, bars, y)
-    candidate = spec.with_candidates([candidate_name]).candidates[0]
+    candidate = spec.candidates[candidate_name]
     make_estimator = candidate_factory(spec, candidate, class_ratio(spec, y[plan.final.train]))
-    evaluation = evaluate(candidate.name, make_estimator, bars, y, plan, spec.task, spec.metrics)
+    evaluation = evaluate(candidate_name, make_estimator, bars, y, plan, spec.task, list(spec.metrics))
     positions = evaluation.pooled_positions
     assert len(np.unique(positions)) == len(positions)
     assert not np.isnan(y[positions]).any()
@@ -98,7 +92,7 @@ def random_walk() -> pd.DataFrame:
     return random_walk_bars()
 
 
-@pytest.mark.parametrize("candidate", [c.name for c in STOCK.candidates])
+@pytest.mark.parametrize("candidate", list(STOCK.candidates))
 def test_no_candidate_predicts_a_random_walk(random_walk, candidate, record_property):
     """Pooled out-of-sample directional accuracy on a random walk is a coin toss, for every candidate."""
     accuracy, n = pooled_accuracy(STOCK, candidate, random_walk)
@@ -152,20 +146,20 @@ def shuffles(marketing_frame):
     return prepared
 
 
-def pooled_auc(spec: ModelingSpec, candidate_name: str, frame: pd.DataFrame, y: np.ndarray, plan,
+def pooled_auc(spec: UseCase, candidate_name: str, frame: pd.DataFrame, y: np.ndarray, plan,
                ratio: float | None) -> float:
     """AUC over the folds' test rows and the holdout together: every row scored exactly once."""
-    candidate = spec.with_candidates([candidate_name]).candidates[0]
+    candidate = spec.candidates[candidate_name]
     # One BLAS thread: on a 2-core machine threaded OpenBLAS makes the logistic regression fits
     # ~10x slower than a single thread; the scores are the same.
     with threadpool_limits(limits=1, user_api="blas"):
-        evaluation = evaluate(candidate.name, candidate_factory(spec, candidate, ratio), frame, y, plan,
+        evaluation = evaluate(candidate_name, candidate_factory(spec, candidate, ratio), frame, y, plan,
                               spec.task, [spec.primary_metric])
     assert np.array_equal(np.sort(evaluation.pooled_positions), np.arange(len(frame)))
     return float(roc_auc_score(y[evaluation.pooled_positions], evaluation.pooled_scores))
 
 
-@pytest.mark.parametrize("candidate", [c.name for c in MARKETING.candidates])
+@pytest.mark.parametrize("candidate", list(MARKETING.candidates))
 def test_no_candidate_learns_shuffled_labels(marketing_frame, shuffles, candidate, record_property):
     """With the purchase labels permuted, pooled out-of-sample AUC averages 0.5 for every candidate."""
     aucs = np.array([pooled_auc(MARKETING, candidate, marketing_frame, y, plan, ratio)

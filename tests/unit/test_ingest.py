@@ -2,15 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.errors import BadInputError
-from pipelines.ingest import read_table
-from pipelines.usecase import RowOrder, UseCase
+from pipelines.adapters.files import read_table
+from pipelines.config.definitions import parse
+from pipelines.config.errors import BadInputError
 
-STOCK = UseCase(
-    name="stock", description="", dataset="stock.csv", expectations="stock.yaml",
-    key=("Ticker", "Date"), min_rows=1, order=RowOrder("Date", "Ticker"),
-    date_columns={"Date": "%Y-%m-%d"},
-)
+STOCK = parse(Path(__file__).resolve().parents[2] / "pipelines" / "usecases" / "stock.yaml")
 HEADER = "Ticker,Date,Open,High,Low,Close,Volume,Adj Close\n"
 ROW = "AAPL,2013-03-04,431.0,434.0,427.5,430.0,17000000,430.0\n"
 

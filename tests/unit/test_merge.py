@@ -1,6 +1,6 @@
 import pandas as pd
 
-from pipelines.merge import merge_batch
+from pipelines.nodes.merge import merge_batch
 
 
 def frame(rows):

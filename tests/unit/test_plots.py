@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipelines import plots
+from models import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -1,0 +1,110 @@
+"""Prefect deployments and events: retraining on a schedule and on data arrival, served in-process.
+
+The flows are passed in, so this adapter knows how Prefect deploys and serves them, not what they do.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pipelines.adapters import runtime
+from pipelines.adapters.landing_zone import LandingZone
+from pipelines.adapters.prefect_server import PrefectServer, port_is_free
+from pipelines.config.project import Project
+from pipelines.config.usecase import UseCase
+
+DEFAULT_PORT = 4200
+FINISH_SECONDS = 300
+EVENT_VERSIONED = "mlops.data.versioned"
+EVENT_DRIFTED = "mlops.data.drifted"
+TRIGGERING_EVENT = {"always": EVENT_VERSIONED, "drift": EVENT_DRIFTED}
+
+
+def use_case_resource(use_case: str) -> dict[str, str]:
+    return {"prefect.resource.id": f"mlops.use-case.{use_case}", "prefect.resource.name": use_case}
+
+
+def announce(use_case: str, payload: dict[str, Any]) -> list[str]:
+    """Emit ``mlops.data.versioned`` (and ``mlops.data.drifted`` on drift) for a new data version."""
+    from prefect.events import emit_event
+
+    names = [EVENT_VERSIONED] + ([EVENT_DRIFTED] if payload.get("drifted") else [])
+    for name in names:
+        emit_event(event=name, resource=use_case_resource(use_case), payload=payload)
+    return names
+
+
+def retrain_deployment_name(use_case: str) -> str:
+    return f"retrain-{use_case}"
+
+
+def retrain_deployment(retrain: Any, project: Project, use_case: UseCase) -> Any:
+    """``retrain-<use case>`` of the flow ``retrain``: on its cron schedule, and on the landing events
+    its policy names. One run at a time per use case (a deployment concurrency limit); others queue.
+    """
+    from prefect.events import DeploymentEventTrigger
+
+    policy = use_case.retraining
+    event = TRIGGERING_EVENT.get(policy.on_new_data)
+    triggers = [DeploymentEventTrigger(
+        name=f"{use_case.name}: retrain on {event}",
+        expect={event},
+        match={"prefect.resource.id": use_case_resource(use_case.name)["prefect.resource.id"]},
+        parameters={"use_case_name": use_case.name, "project_root": str(project.root),
+                    "data_version": "{{ event.payload.data_version }}",
+                    "trigger": "new data: {{ event.payload.source }}"},
+    )] if event else []
+    return retrain.to_deployment(
+        name=retrain_deployment_name(use_case.name),
+        cron=policy.schedule,
+        parameters={"use_case_name": use_case.name, "project_root": str(project.root), "trigger": "schedule"},
+        triggers=triggers,
+        concurrency_limit=1,
+        tags=["mlops", use_case.name],
+        description=f"Retrain {use_case.name}: schedule {policy.schedule or 'off'}, "
+                    f"on new data: {policy.on_new_data}.",
+    )
+
+
+def describe(project: Project, use_case: UseCase) -> str:
+    policy = use_case.retraining
+    return (f"{retrain_deployment_name(use_case.name)}: schedule {policy.schedule or 'off'} (UTC), on new "
+            f"data: {policy.on_new_data}; landing zone "
+            f"{project.incoming_dir(use_case.name).relative_to(project.root)}/")
+
+
+def serve(project: Project, use_cases: list[UseCase], make_deployments: Callable[[], list[Any]],
+          zone: LandingZone, host: str, port: int | None, notify: Callable[[str], None]) -> None:
+    """Serve the deployments and watch the landing zone until interrupted; stop all that started here."""
+    from prefect import serve as serve_deployments
+
+    logging.getLogger("mlops.landing").setLevel(logging.INFO)
+    if port is None:
+        port = DEFAULT_PORT if port_is_free(DEFAULT_PORT, host) else None
+    with runtime.prefect_api((), project.state_dir / "prefect-server.log", notify,
+                             server_class=PrefectServer, host=host, port=port):
+        deployments = make_deployments()
+        # A new thread starts with empty context variables, Prefect's settings among them: without
+        # a copy of this context its flow runs would go to a temporary server of their own.
+        watcher = threading.Thread(target=contextvars.copy_context().run, args=(zone.run,),
+                                   name="landing-zone", daemon=True)
+        for use_case in use_cases:
+            notify(describe(project, use_case))
+        try:
+            watcher.start()
+            notify(f"watching every {zone.poll_seconds:g} s; Ctrl-C stops everything")
+            # The runner looks for due runs this often: triggered retraining starts within it.
+            serve_deployments(*deployments, print_starting_message=False,
+                              query_seconds=max(1.0, min(zone.poll_seconds, 5.0)))
+        except KeyboardInterrupt:
+            pass  # Ctrl-C before the runner took over its signals: the same orderly stop
+        finally:
+            zone.stop()
+            if zone.busy:
+                notify(f"finishing {zone.busy} before stopping")
+            if watcher.ident is not None:
+                watcher.join(FINISH_SECONDS)

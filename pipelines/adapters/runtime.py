@@ -1,0 +1,140 @@
+"""Around a command's flow runs: a quick start, and an exit that loses no log line."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pipelines.config.settings import Settings
+
+# What the data layer loads, and what every training cycle loads on top: tracking, plots.
+DATA_MODULES = ("great_expectations",)
+CYCLE_MODULES = (*DATA_MODULES, "mlflow.sklearn", "mlflow.data", "matplotlib.figure")
+PREDICT_MODULES = ("great_expectations", "mlflow.sklearn")
+
+
+def family_modules(families: Iterable[str]) -> list[str]:
+    """The modules the model families ``families`` declare for loading ahead of use."""
+    from models.families import FAMILIES
+
+    return sorted({module for name in families if name in FAMILIES for module in FAMILIES[name].preload})
+
+
+def cycle_modules(families: Iterable[str]) -> list[str]:
+    """The libraries a cycle imports when its candidates come from ``families``."""
+    return [*CYCLE_MODULES, *family_modules(families)]
+
+
+@contextlib.contextmanager
+def prefect_api(modules: Iterable[str], log_file: Path,
+                notify: Callable[[str], None] = lambda message: None,
+                server_class: type | None = None, **server_options: Any) -> Iterator[str]:
+    """The Prefect API that flow runs inside the block use; ``modules`` are imported meanwhile.
+
+    ``PREFECT_API_URL`` when set; otherwise a local server (by default the temporary, API-only
+    kind), started here and stopped on leaving, after the runs' logs are delivered. The libraries
+    the runs need load while it boots.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    # The environment first; else a Prefect profile's own setting, as any Prefect client reads it.
+    configured = Settings.load().prefect_api_url or PREFECT_API_URL.value()
+    if configured:
+        notify(f"Prefect API: {configured}")
+        _import(modules)
+        yield configured
+        return
+    from pipelines.adapters.prefect_server import TemporaryPrefectServer
+
+    server = (server_class or TemporaryPrefectServer)(log_file, **server_options)
+    server.start()
+    try:
+        notify(server.starting_message())
+        _import(modules)
+        server.wait_until_ready(server.start_timeout)
+        if server.ready_message():
+            notify(server.ready_message())
+        with _api_url(server.api_url):
+            try:
+                yield server.api_url
+            finally:
+                drain_prefect()
+    finally:
+        if server.stopping_message():
+            notify(server.stopping_message())
+        server.stop()
+
+
+@contextlib.contextmanager
+def _api_url(url: str) -> Iterator[None]:
+    """``url`` for this process's flow runs and, through the environment, for its child processes."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        with temporary_settings({PREFECT_API_URL: url}):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
+
+
+def _import(modules: Iterable[str]) -> None:
+    for name in modules:
+        # A module that fails to import is left for the code that needs it to report.
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+
+
+def drain_prefect(timeout: float = 10.0) -> None:
+    """Deliver the flow runs' buffered logs and events while Prefect's server is still up.
+
+    Left to interpreter exit, the temporary server stops first and the log handler then waits
+    out its timeout against a server that is gone, and the last log lines never arrive.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        with contextlib.suppress(Exception):
+            worker.drain_all(timeout=timeout)
+
+
+_exit_status: list[int] = []
+
+
+def exit_without_teardown(status: int) -> None:
+    """Exit with ``status`` once every exit handler has run, skipping module teardown.
+
+    Unloading torch, Great Expectations and MLflow module by module takes seconds at the end of
+    every command and frees nothing the operating system would not free at once. Exit handlers
+    (the temporary server's shutdown among them) and stream flushes still run; only the teardown
+    after them is skipped. Call ``skip_teardown_at_exit`` first, at the start of the command.
+    """
+    _exit_status.append(status)
+    sys.exit(status)
+
+
+def skip_teardown_at_exit() -> None:
+    # Exit handlers run last-registered first: registered before any other, this one runs last.
+    atexit.register(_exit_now)
+
+
+def _exit_now() -> None:
+    if not _exit_status:
+        return  # an unexpected exception: the interpreter reports it and exits its own way
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(_exit_status[-1])

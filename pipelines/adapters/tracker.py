@@ -1,0 +1,271 @@
+"""The MLflow tracking adapter: every run, tag, metric, artifact and logged model goes through here.
+
+The tracking URI is always set explicitly: ``MLFLOW_TRACKING_URI`` when given, else a SQLite
+store at the project root, never whatever the working directory happens to be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import math
+import re
+import time
+import warnings
+from collections.abc import Iterator
+from importlib import metadata
+from typing import Any
+
+from pipelines.adapters import git
+from pipelines.config.errors import MlopsError
+from pipelines.config.project import Project
+from pipelines.config.settings import Settings
+from pipelines.nodes.reporting import CandidateRecord
+
+STORE_FILE = "mlflow.db"
+ARTIFACTS_DIR = "mlartifacts"
+
+# Tag names shared by runs and model versions, so one search finds both.
+TAG_USE_CASE = "use_case"
+TAG_GIT_COMMIT = "git_commit"
+TAG_GIT_DIRTY = "git_dirty"
+TAG_DATA_VERSION = "data_version"
+TAG_VALIDATION = "validation"
+TAG_FLOW_RUN = "prefect_flow_run_id"
+TAG_CANDIDATE = "candidate"
+TAG_FAMILY = "candidate_family"
+TAG_ROLE = "run_role"
+
+
+class TrackingError(MlopsError):
+    """MLflow could not be reached or refused a request."""
+
+
+def tracking_uri(project: Project) -> str:
+    return Settings.load().mlflow_tracking_uri or f"sqlite:///{project.root / STORE_FILE}"
+
+
+def is_local_store(uri: str) -> bool:
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+def client_for(uri: str) -> Any:
+    """An MlflowClient on ``uri``; the fluent API (runs started by this process) is pointed there too."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return _cached_client(uri)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_client(uri: str) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+class Tracker:
+    """MLflow tracking on one project's store."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.uri = tracking_uri(project)
+        self.client = client_for(self.uri)
+
+    def experiment_id(self, name: str) -> str:
+        """The experiment's id, creating it on first use (artifacts under the project for a local store)."""
+        existing = self.client.get_experiment_by_name(name)
+        if existing is not None:
+            if existing.lifecycle_stage == "deleted":
+                raise TrackingError(f"MLflow experiment '{name}' is deleted; restore it in the MLflow UI or "
+                                    "with `mlflow experiments restore`, or rename the use case's experiment")
+            return existing.experiment_id
+        location = (self.project.root / ARTIFACTS_DIR / name).as_uri() if is_local_store(self.uri) else None
+        return self.client.create_experiment(name, artifact_location=location)
+
+    def lineage_tags(self, use_case: str, data_version: str, validation: str) -> dict[str, str]:
+        state = git.state(self.project)
+        return {TAG_USE_CASE: use_case, TAG_GIT_COMMIT: state.commit, TAG_GIT_DIRTY: str(state.dirty).lower(),
+                TAG_DATA_VERSION: data_version, TAG_VALIDATION: validation, TAG_FLOW_RUN: _flow_run_id()}
+
+    # --- cycle runs -------------------------------------------------------------------------
+
+    def start_cycle(self, experiment_id: str, tags: dict[str, str], trigger: str) -> str:
+        run = self.client.create_run(experiment_id, run_name=f"cycle {time.strftime('%Y-%m-%d %H:%M:%S')}",
+                                     tags={**tags, TAG_ROLE: "cycle", "trigger": trigger})
+        return run.info.run_id
+
+    def finish(self, run_id: str, succeeded: bool) -> None:
+        self.client.set_terminated(run_id, status="FINISHED" if succeeded else "FAILED")
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
+
+    def log_report(self, run_id: str, params: dict[str, str], metrics: dict[str, float],
+                   texts: dict[str, str], figures: dict[str, Any], documents: dict[str, Any]) -> None:
+        """The cycle's leaderboard: parameters, one metric per model, tables, plots, a JSON summary."""
+        for key, value in params.items():
+            self.client.log_param(run_id, key, value)
+        for key, value in finite(metrics).items():
+            self.client.log_metric(run_id, key, value)
+        for path, text in texts.items():
+            self.client.log_text(run_id, text, path)
+        for path, figure in figures.items():
+            self.client.log_figure(run_id, figure, path)
+        for path, document in documents.items():
+            self.client.log_dict(run_id, document, path)
+
+    def already_trained(self, experiment: str, data_version: str) -> bool:
+        """Whether a finished cycle in ``experiment`` trained on ``data_version``."""
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            return False
+        runs = self.client.search_runs(
+            [found.experiment_id],
+            filter_string=(f"tags.{TAG_DATA_VERSION} = '{data_version}' and tags.{TAG_ROLE} = 'cycle' "
+                           "and attributes.status = 'FINISHED'"),
+            max_results=1)
+        return bool(runs)
+
+    # --- candidate runs ---------------------------------------------------------------------
+
+    def training_dataset(self, frame: Any, source: str, name: str, data_version: str) -> Any:
+        """The training rows as an MLflow dataset whose digest is the DVC data version."""
+        import mlflow.data
+
+        with _quiet_mlflow_hints():
+            return mlflow.data.from_pandas(frame, source=source, name=name, digest=data_version[:36])
+
+    def log_candidate(self, experiment_id: str, parent_id: str, tags: dict[str, str], record: CandidateRecord,
+                      dataset: Any) -> tuple[str, str | None]:
+        """A nested run of the cycle: parameters, metrics, plots, the model. Returns (run id, model URI)."""
+        import mlflow
+
+        run = self.client.create_run(
+            experiment_id, start_time=int(record.started * 1000), run_name=record.name,
+            tags={**tags, "mlflow.parentRunId": parent_id, TAG_CANDIDATE: record.name,
+                  TAG_FAMILY: record.family, TAG_ROLE: "candidate"})
+        run_id = run.info.run_id
+        with mlflow.start_run(run_id=run_id), _quiet_mlflow_hints():
+            mlflow.log_params(record.params)
+            mlflow.log_input(dataset, context="training")
+            if record.error:
+                mlflow.set_tag("error", record.error[:5000])
+                self.client.set_terminated(run_id, status="FAILED")
+                return run_id, None
+            self._log_results(record)
+            return run_id, self._log_model(record)
+
+    def _log_results(self, record: CandidateRecord) -> None:
+        import mlflow
+
+        for step, metrics in enumerate(record.fold_metrics, start=1):
+            mlflow.log_metrics(finite(metrics), step=step)
+        mlflow.log_metrics(finite(record.metrics))
+        for path, figure in record.figures.items():
+            mlflow.log_figure(figure, path)
+        for path, text in record.texts.items():
+            mlflow.log_text(text, path)
+
+    def _log_model(self, record: CandidateRecord) -> str:
+        import mlflow.sklearn
+        from mlflow.models import infer_signature
+
+        quiet_pickle_warning()
+        signature = infer_signature(record.input_example, record.example_output)
+        info = mlflow.sklearn.log_model(
+            record.model, name="model", signature=signature,
+            input_example=record.input_example, pip_requirements=pinned_requirements(record.requirements),
+            # skops refuses the PyTorch and XGBoost estimators; the store is the project's own.
+            serialization_format="cloudpickle", pyfunc_predict_fn=record.predict_method)
+        return info.model_uri
+
+    # --- artifacts beside a model, and data batches -----------------------------------------
+
+    def log_document(self, run_id: str, document: dict[str, Any], path: str) -> None:
+        self.client.log_dict(run_id, document, path)
+
+    def read_document(self, run_id: str, path: str) -> dict[str, Any] | None:
+        """A JSON artifact of a run, or None when the run has none at ``path``."""
+        import json
+        import tempfile
+
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                local = self.client.download_artifacts(run_id, path, folder)
+                with open(local) as stream:
+                    return json.load(stream)
+        except Exception:  # noqa: BLE001 - an artifact that is not there is simply absent
+            return None
+
+    def log_batch_run(self, experiment_id: str, name: str, tags: dict[str, str], metrics: dict[str, float],
+                      documents: dict[str, Any]) -> str:
+        """A finished run of role ``data-batch``: figures about one landed file."""
+        from mlflow.entities import Metric
+
+        run = self.client.create_run(experiment_id, run_name=name, tags={**tags, TAG_ROLE: "data-batch"})
+        run_id = run.info.run_id
+        now = int(time.time() * 1000)
+        self.client.log_batch(run_id, metrics=[Metric(metric_name(k), float(v), now, 0)
+                                               for k, v in finite(metrics).items()])
+        for path, document in documents.items():
+            self.client.log_dict(run_id, document, path)
+        self.client.set_terminated(run_id, status="FINISHED")
+        return run_id
+
+
+def finite(values: dict[str, float | None]) -> dict[str, float]:
+    return {k: float(v) for k, v in values.items() if v is not None and not math.isnan(v)}
+
+
+def metric_name(name: str) -> str:
+    """``name`` with the characters MLflow refuses in metric keys replaced."""
+    return re.sub(r"[^0-9A-Za-z_\-. /]", "_", name)
+
+
+def pinned_requirements(distributions: tuple[str, ...]) -> list[str]:
+    """``name==version`` of each installed distribution; passing them spares MLflow inferring them
+    by importing packages, which takes seconds per model and can miss the CPU-only builds."""
+    pins = []
+    for name in distributions:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            pins.append(f"{name}=={metadata.version(name)}")
+    return pins
+
+
+def _flow_run_id() -> str:
+    try:
+        from prefect.runtime import flow_run
+
+        return str(flow_run.id or "none")
+    except Exception:  # noqa: BLE001 - outside a flow there is simply no id
+        return "none"
+
+
+@contextlib.contextmanager
+def _quiet_mlflow_hints() -> Iterator[None]:
+    with warnings.catch_warnings():
+        # Integer columns cannot hold missing values, MLflow hints; validation rejects those first.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        # MLflow registers the local-file source twice and then warns that a path is ambiguous.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        yield
+
+
+class _DropPickleWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pickle or cloudpickle format" not in record.getMessage()
+
+
+def quiet_pickle_warning() -> None:
+    """Drop MLflow's per-model warning about pickled models.
+
+    The candidates include PyTorch and XGBoost estimators that skops cannot load, so models are
+    cloudpickled on purpose; the README says to load models only from a registry you trust.
+    """
+    logger = logging.getLogger("mlflow.sklearn")
+    if not any(isinstance(f, _DropPickleWarning) for f in logger.filters):
+        logger.addFilter(_DropPickleWarning())

@@ -1,0 +1,27 @@
+"""What every command shares: the project, the options, and how things are printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.config.project import Project
+
+UseCaseOption = Annotated[str, typer.Option("--use-case", "-u", help="Use case name, or all.")]
+FileArgument = Annotated[Path, typer.Argument(help="CSV file (optionally .gz).")]
+
+
+def project() -> Project:
+    return Project.find()
+
+
+def notify(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

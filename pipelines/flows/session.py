@@ -1,0 +1,34 @@
+"""The life of one `mlops` command's process: quiet services, a quick exit that loses no log line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+from pipelines.adapters import runtime
+from pipelines.config.settings import Settings
+
+QUIET_SERVICES = {
+    "DVC_NO_ANALYTICS": "true",
+    # A temporary Prefect server otherwise tries to send usage data, and logs an error when offline.
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # Progress bars of artifact downloads would interleave with the flow logs.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+
+
+def begin() -> Settings:
+    """Call first: checks the settings (a bad value is a one-line error) and arranges a quick exit."""
+    for name, value in QUIET_SERVICES.items():
+        os.environ.setdefault(name, value)
+    runtime.skip_teardown_at_exit()
+    return Settings.load()
+
+
+def end(status: int) -> NoReturn:
+    """Deliver the flow runs' last logs while their server is up, then exit without module teardown."""
+    if "prefect.logging.handlers" in sys.modules:
+        runtime.drain_prefect()
+    runtime.exit_without_teardown(status)
+    raise SystemExit(status)  # unreachable: the line above exits

@@ -1,0 +1,213 @@
+"""Features → train → evaluate → register → promote → report, for one use case's validated data.
+
+Candidates train side by side through Prefect's task runner; each becomes a nested MLflow run of
+the cycle's parent run. The champion alias moves last, so a failure anywhere leaves it in place.
+Wiring only: the steps are in ``pipelines.nodes``, the MLflow calls in the tracker and registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from threadpoolctl import threadpool_limits
+
+from models.promotion import Decision
+from pipelines.adapters import concurrency
+from pipelines.adapters.registry import Registry
+from pipelines.adapters.tracker import TAG_CANDIDATE, TAG_FAMILY, Tracker
+from pipelines.config.errors import MlopsError
+from pipelines.config.project import Project
+from pipelines.config.usecase import UseCase
+from pipelines.nodes import drift, reporting, training
+from pipelines.nodes.reporting import CycleReport
+from pipelines.nodes.training import CandidateOutcome, ChampionScore, Prepared
+
+
+class TrainingError(MlopsError):
+    """No candidate could be trained, or the cycle could not be recorded."""
+
+
+@dataclass(frozen=True)
+class CycleRun:
+    """The cycle's parent MLflow run: where candidates nest, and the lineage tags they all carry."""
+
+    experiment_id: str
+    run_id: str
+    tags: dict[str, str]
+
+
+@dataclass
+class TrainingOutcome:
+    use_case: str
+    experiment: str
+    parent_run_id: str
+    registered_model: str
+    version: str | None
+    decision: Decision | None
+    champion: str | None
+    leaderboard: str
+    failed: list[str] = field(default_factory=list)
+
+
+@task(name="prepare training data", cache_policy=NO_CACHE)
+def prepare_data(use_case: UseCase, frame: pd.DataFrame) -> Prepared:
+    data = training.prepare(use_case, frame)
+    get_run_logger().info(f"{use_case.name}: {data.plan.description}; {len(data.plan.final.train)} training "
+                          f"rows, {len(data.plan.final.test)} holdout rows")
+    return data
+
+
+@task(name="train candidate", task_run_name="train {name}", cache_policy=NO_CACHE)
+def train_candidate(use_case: UseCase, name: str, data: Prepared) -> CandidateOutcome:
+    logger = get_run_logger()
+    # OpenMP thread counts are per calling thread, so each training thread sets its own.
+    with threadpool_limits(limits=concurrency.thread_limits()):
+        outcome = training.train(use_case, name, data, progress=logger.info)
+    if outcome.error:
+        logger.error(f"candidate {name} failed: {outcome.error}")
+    return outcome
+
+
+@task(name="evaluate baselines", cache_policy=NO_CACHE)
+def evaluate_baselines(use_case: UseCase, data: Prepared) -> dict[str, Any]:
+    return training.evaluate_baselines(use_case, data)
+
+
+@task(name="score champion", cache_policy=NO_CACHE)
+def score_champion(use_case: UseCase, project: Project, data: Prepared) -> ChampionScore:
+    """The current champion on this cycle's holdout; an unscorable one blocks promotion, not the cycle."""
+    registry = Registry(project)
+    champion = registry.champion(use_case.registered_model)
+    if champion is None:
+        return ChampionScore()
+    version = str(champion.version)
+    try:
+        model = registry.load_model(use_case.registered_model, version)
+        return ChampionScore(version, training.evaluate_champion(use_case, version, model, data))
+    except Exception as exc:  # noqa: BLE001 - recorded in the decision; a person decides then
+        get_run_logger().warning(f"champion v{version} could not be scored: {exc}")
+        return ChampionScore(version, error=f"{type(exc).__name__}: {exc}")
+
+
+@task(name="log candidate", task_run_name="log {outcome.name}", cache_policy=NO_CACHE)
+def log_candidate(use_case: UseCase, project: Project, cycle: CycleRun, outcome: CandidateOutcome,
+                  data: Prepared, dataset: Any) -> CandidateOutcome:
+    """A nested run with parameters, fold and holdout metrics, plots and the model itself."""
+    record = reporting.candidate_record(use_case, outcome, data)
+    outcome.run_id, outcome.model_uri = Tracker(project).log_candidate(
+        cycle.experiment_id, cycle.run_id, cycle.tags, record, dataset)
+    return outcome
+
+
+@task(name="register best candidate", cache_policy=NO_CACHE)
+def register_best(use_case: UseCase, project: Project, best: CandidateOutcome, cycle: CycleRun,
+                  data: Prepared, data_version: str) -> str:
+    """A new version of the use case's model, alias challenger, with the training data's drift profile."""
+    tags = reporting.version_tags(use_case, best, cycle.tags, cycle.run_id, TAG_FAMILY, TAG_CANDIDATE)
+    description = (f"{best.name} trained on data version {data_version}; best cv {use_case.primary_metric} "
+                   f"of {len(use_case.candidates)} candidates.")
+    _log_drift_reference(use_case, project, best.run_id, data)
+    version = Registry(project).register(use_case.registered_model, best.model_uri, best.run_id, tags,
+                                         description)
+    return str(version.version)
+
+
+def _log_drift_reference(use_case: UseCase, project: Project, run_id: str | None, data: Prepared) -> None:
+    """The training rows' profile, with the model, for comparing later batches against it."""
+    if run_id is None:
+        return
+    try:
+        profile = drift.reference_profile(use_case, data.frame, data.plan.final.train)
+        Tracker(project).log_document(run_id, profile.to_dict(), drift.REFERENCE_ARTIFACT)
+    except Exception as exc:  # noqa: BLE001 - drift checks are a service on top; the model stands
+        get_run_logger().warning(f"no drift reference logged for run {run_id}: {exc}")
+
+
+@task(name="record decision", cache_policy=NO_CACHE)
+def record_decision(use_case: UseCase, project: Project, cycle: CycleRun, version: str,
+                    decision: Decision) -> None:
+    """The decision on the version and the cycle's run; ``champion`` moves last, and only if earned."""
+    registry = Registry(project)
+    registry.tag_version(use_case.registered_model, version, decision.tags())
+    registry.tracker.set_tags(cycle.run_id, decision.tags())
+    if decision.promote:
+        registry.set_champion(use_case.registered_model, version, decision.reason,
+                              actor=f"mlops run (cycle {cycle.run_id})")
+    get_run_logger().info(f"{use_case.registered_model} v{version}: {decision.reason}")
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report(use_case: UseCase, project: Project, cycle: CycleRun, content: CycleReport, plan: str,
+           decision: Decision) -> str:
+    """The leaderboard on the parent run (table and plots) and as a Prefect artifact; returns the text."""
+    from prefect.artifacts import create_markdown_artifact
+
+    Tracker(project).log_report(cycle.run_id, content.params, content.metrics, content.texts, content.figures,
+                                content.documents)
+    create_markdown_artifact(
+        key=f"leaderboard-{use_case.name}".lower().replace("_", "-"),
+        markdown=f"## {use_case.name}: leaderboard\n\n{plan}\n\n{content.markdown}\n\n"
+                 f"**Decision**: {decision.reason}\n",
+        description=f"Candidates, baselines and champion of {use_case.name} on the shared holdout")
+    return content.text
+
+
+# --- the stage sequence ----------------------------------------------------------------------
+
+def train_and_register(use_case: UseCase, project: Project, frame: pd.DataFrame, data_version: str,
+                       validation: str, trigger: str = "manual") -> TrainingOutcome:
+    """Everything after validation and versioning; call inside a Prefect flow."""
+    tracker = Tracker(project)
+    experiment_id = tracker.experiment_id(use_case.experiment)
+    tags = tracker.lineage_tags(use_case.name, data_version, validation)
+    cycle = CycleRun(experiment_id, tracker.start_cycle(experiment_id, tags, trigger), tags)
+    get_run_logger().info(f"MLflow run {cycle.run_id} in experiment '{use_case.experiment}' ({tracker.uri})")
+    try:
+        outcome = _train_decide_report(use_case, project, cycle, frame, data_version)
+    except BaseException:
+        tracker.finish(cycle.run_id, succeeded=False)
+        raise
+    tracker.finish(cycle.run_id, succeeded=True)
+    champion = Registry(project).champion(use_case.registered_model)
+    outcome.champion = str(champion.version) if champion else None
+    return outcome
+
+
+def _train_decide_report(use_case: UseCase, project: Project, cycle: CycleRun, frame: pd.DataFrame,
+                         data_version: str) -> TrainingOutcome:
+    data = prepare_data(use_case, frame)
+    outcomes, baselines, champion = _train_all(use_case, project, cycle, data, data_version)
+    trained = [o for o in outcomes if o.evaluation is not None]
+    if not trained:
+        errors = "; ".join(f"{o.name}: {o.error}" for o in outcomes)
+        raise TrainingError(f"{use_case.name}: every candidate failed ({errors})")
+    best = training.choose_best(use_case, trained)
+    decision = training.promotion(use_case, best, baselines, champion)
+    version = register_best(use_case, project, best, cycle, data, data_version)
+    record_decision(use_case, project, cycle, version, decision)
+    rows = reporting.entries(use_case, outcomes, best.name, version, decision, baselines, champion)
+    content = reporting.cycle_report(use_case, rows, outcomes, baselines, champion, data, decision)
+    text = report(use_case, project, cycle, content, data.plan.description, decision)
+    return TrainingOutcome(use_case.name, use_case.experiment, cycle.run_id, use_case.registered_model,
+                           version, decision, None, text, [o.name for o in outcomes if o.evaluation is None])
+
+
+def _train_all(use_case: UseCase, project: Project, cycle: CycleRun, data: Prepared,
+               data_version: str) -> tuple[list[CandidateOutcome], dict[str, Any], ChampionScore]:
+    """Candidates in the task runner's threads; baselines, the champion and logging meanwhile."""
+    # OpenBLAS's thread count is process-wide: set here, it holds for the training threads too.
+    with threadpool_limits(limits=1, user_api="blas"):
+        futures = [train_candidate.submit(use_case, name, data) for name in use_case.candidates]
+        baselines = evaluate_baselines(use_case, data)
+        champion = score_champion(use_case, project, data)
+        # One dataset object for every candidate: MLflow infers its schema once.
+        training_rows = reporting.model_inputs(use_case, data.frame.iloc[data.plan.final.train])
+        dataset = Tracker(project).training_dataset(training_rows, str(use_case.dataset_path(project)),
+                                                    f"{use_case.name}-train", data_version)
+        outcomes = [log_candidate(use_case, project, cycle, future.result(), data, dataset)
+                    for future in futures]
+    return outcomes, baselines, champion

@@ -1,0 +1,118 @@
+"""The pure steps of a training cycle: prepare the split, train one candidate, choose, decide."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models import metrics as metric_registry
+from models.promotion import Decision, decide
+from pipelines.config.usecase import Candidate, UseCase
+from pipelines.nodes.estimators import (
+    baseline_factory,
+    candidate_factory,
+    class_ratio,
+    split_plan,
+    target_values,
+)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    frame: pd.DataFrame
+    y: np.ndarray
+    plan: Any
+    ratio: float | None
+
+    @property
+    def holdout_y(self) -> np.ndarray:
+        return self.y[self.plan.final.test]
+
+
+@dataclass
+class CandidateOutcome:
+    name: str
+    candidate: Candidate
+    evaluation: Any = None
+    error: str | None = None
+    started: float = 0.0
+    run_id: str | None = None
+    model_uri: str | None = None
+
+
+def prepare(use_case: UseCase, frame: pd.DataFrame) -> Prepared:
+    y = target_values(use_case, frame)
+    plan = split_plan(use_case, frame, y)
+    return Prepared(frame, y, plan, class_ratio(use_case, y[plan.final.train]))
+
+
+def train(use_case: UseCase, name: str, data: Prepared, progress: Callable[[str], None]) -> CandidateOutcome:
+    """Cross-validate and fit one candidate; a failure is recorded, not raised, so the others go on."""
+    from models.evaluation import evaluate
+
+    candidate = use_case.candidates[name]
+    outcome = CandidateOutcome(name, candidate, started=time.time())
+    try:
+        outcome.evaluation = evaluate(name, candidate_factory(use_case, candidate, data.ratio), data.frame,
+                                      data.y, data.plan, use_case.task, list(use_case.metrics),
+                                      progress=progress)
+    except Exception as exc:  # noqa: BLE001 - one broken candidate must not sink the cycle
+        outcome.error = f"{type(exc).__name__}: {exc}"
+    return outcome
+
+
+def evaluate_baselines(use_case: UseCase, data: Prepared) -> dict[str, Any]:
+    from models.evaluation import evaluate
+
+    return {name: evaluate(name, baseline_factory(use_case, name), data.frame, data.y, data.plan,
+                           use_case.task, list(use_case.metrics))
+            for name in use_case.baselines}
+
+
+def evaluate_champion(use_case: UseCase, version: str, model: Any, data: Prepared) -> Any:
+    from models.evaluation import evaluate_fitted
+
+    return evaluate_fitted(f"champion v{version}", model, data.frame, data.y, data.plan, use_case.task,
+                           list(use_case.metrics))
+
+
+def primary_metric(use_case: UseCase) -> metric_registry.Metric:
+    return metric_registry.get_metric(use_case.task, use_case.primary_metric)
+
+
+def choose_best(use_case: UseCase, trained: list[CandidateOutcome]) -> CandidateOutcome:
+    """The candidate with the best cross-validated primary metric: the holdout stays the referee."""
+    metric = primary_metric(use_case)
+
+    def rank(outcome: CandidateOutcome) -> float:
+        value = outcome.evaluation.cv_metrics.get(use_case.primary_metric)
+        if value is None or math.isnan(value):
+            return -math.inf
+        return value if metric.greater_is_better else -value
+
+    return max(trained, key=rank)
+
+
+@dataclass(frozen=True)
+class ChampionScore:
+    """The current champion on this cycle's holdout; ``error`` when it could not be scored."""
+
+    version: str | None = None
+    evaluation: Any = None
+    error: str | None = None
+
+
+def promotion(use_case: UseCase, best: CandidateOutcome, baselines: dict[str, Any],
+              champion: ChampionScore) -> Decision:
+    primary = use_case.primary_metric
+    baseline_values = {n: e.holdout_metrics.get(primary, math.nan) for n, e in baselines.items()}
+    champion_value = champion.evaluation.holdout_metrics.get(primary) if champion.evaluation else None
+    return decide(primary_metric(use_case), use_case.promotion_margin,
+                  best.evaluation.holdout_metrics.get(primary, math.nan), champion_value, champion.version,
+                  baseline_values, champion.error)
