@@ -130,7 +130,7 @@ def marketing_frame() -> pd.DataFrame:
         except (OSError, KeyError, ValueError):
             pytest.skip("no marketing data: data/marketing.csv is not pulled "
                         "and the shipped sample is missing")
-    use_case = MARKETING.use_case
+    use_case = MARKETING
     return pd.read_csv(path, dtype={name: str for name in use_case.string_columns}, skipinitialspace=True)
 
 
