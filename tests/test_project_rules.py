@@ -107,3 +107,13 @@ def test_help_is_fast_because_heavy_libraries_load_lazily():
              "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_flows_leave_heavy_libraries_for_the_server_boot():
+    """Commands import their flows before a temporary Prefect server starts; what loads meanwhile
+    (plots, tracking, validation, the model libraries) must not load before it."""
+    probe = ("import sys, pipelines.flows.cycle, pipelines.flows.predict, pipelines.flows.data; "
+             "print(sorted(m for m in ('matplotlib', 'mlflow', 'great_expectations', 'torch', 'xgboost', "
+             "'dvc') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

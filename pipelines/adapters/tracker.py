@@ -15,13 +15,15 @@ import time
 import warnings
 from collections.abc import Iterator
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.adapters import git
 from pipelines.config.errors import MlopsError
 from pipelines.config.project import Project
 from pipelines.config.settings import Settings
-from pipelines.nodes.reporting import CandidateRecord
+
+if TYPE_CHECKING:
+    from pipelines.nodes.reporting import CandidateRecord
 
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models import leaderboard, plots
+from models import leaderboard
 from models.families import BASE_REQUIREMENTS, FAMILIES
 from models.promotion import Decision
 from pipelines.config.usecase import STRATIFIED, UseCase
@@ -72,6 +72,9 @@ def model_inputs(use_case: UseCase, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def holdout_figures(use_case: UseCase, y_true: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, Any]:
+    # Imported where figures are drawn: matplotlib then loads while a command's Prefect server boots.
+    from models import plots
+
     figures: dict[str, Any] = {}
     if use_case.task == "classification":
         figures["plots/roc.png"] = plots.roc_figure(y_true, scores, f"{use_case.name}: holdout ROC")
@@ -117,6 +120,8 @@ def _add_results(use_case: UseCase, record: CandidateRecord, evaluation: Any, da
 
 def _candidate_figures(use_case: UseCase, name: str, y_true: np.ndarray, scores: np.ndarray,
                        model: Any) -> dict[str, Any]:
+    from models import plots
+
     figures = holdout_figures(use_case, y_true, {name: scores})
     figures["plots/predicted_vs_actual.png"] = plots.predicted_vs_actual_figure(
         y_true, scores, use_case.task, f"{name}: holdout predicted vs actual")
@@ -197,6 +202,8 @@ def _cycle_params(use_case: UseCase, data: Prepared) -> dict[str, str]:
 
 def _cycle_figures(use_case: UseCase, rows: list[leaderboard.Entry], outcomes: list[CandidateOutcome],
                    baselines: dict[str, Any], champion: ChampionScore, data: Prepared) -> dict[str, Any]:
+    from models import plots
+
     primary = use_case.primary_metric
     chosen = next((row.name for row in rows if row.note.startswith("registered")), None)
     references = {f"baseline {n}": e.holdout_metrics.get(primary, math.nan) for n, e in baselines.items()}
