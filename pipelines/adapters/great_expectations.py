@@ -109,8 +109,6 @@ def load_suite(project: Project, use_case: UseCase) -> dict[str, Any]:
 
 def suite_problems(project: Project, use_case: UseCase) -> list[str]:
     """What is wrong with the use case's suite, one line each, without validating any data."""
-    from pipelines.config.usecase import parsed_date_column as derived_date
-
     try:
         suite = load_suite(project, use_case)
     except (UseCaseError, yaml.YAMLError) as exc:
@@ -133,7 +131,7 @@ def suite_problems(project: Project, use_case: UseCase) -> list[str]:
             declared = set(item.get("kwargs", {}).get("column_set", []))
     if declared is None:
         return problems
-    derived = {derived_date(c) for c in use_case.date_columns}
+    derived = {parsed_date_column(c) for c in use_case.date_columns}
     if use_case.order:
         derived.add(use_case.order.previous_column)
     needed = [*use_case.key, *([use_case.target] if use_case.target_is_column else [])]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
 
 from pipelines.adapters import runtime
 from pipelines.config.settings import Settings
@@ -26,9 +25,8 @@ def begin() -> Settings:
     return Settings.load()
 
 
-def end(status: int) -> NoReturn:
+def end(status: int) -> None:
     """Deliver the flow runs' last logs while their server is up, then exit without module teardown."""
     if "prefect.logging.handlers" in sys.modules:
         runtime.drain_prefect()
     runtime.exit_without_teardown(status)
-    raise SystemExit(status)  # unreachable: the line above exits
