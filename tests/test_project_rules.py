@@ -117,3 +117,12 @@ def test_flows_leave_heavy_libraries_for_the_server_boot():
              "'dvc') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_help_waits_for_no_settings_or_schema_library():
+    """`mlops --help` runs the command line and its session set-up; settings load when first needed."""
+    probe = ("import sys, pipelines.cli, pipelines.flows.session; "
+             "print(sorted(m for m in ('pydantic', 'pydantic_settings', 'sklearn', 'pandas') "
+             "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pipelines.config.settings import Settings
-
 # What the data layer loads, and what every training cycle loads on top: tracking, plots.
 DATA_MODULES = ("great_expectations",)
 CYCLE_MODULES = (*DATA_MODULES, "mlflow.sklearn", "mlflow.data", "matplotlib.figure")
@@ -43,6 +41,8 @@ def prefect_api(modules: Iterable[str], log_file: Path,
     the runs need load while it boots.
     """
     from prefect.settings import PREFECT_API_URL
+
+    from pipelines.config.settings import Settings
 
     # The environment first; else a Prefect profile's own setting, as any Prefect client reads it.
     configured = Settings.load().prefect_api_url or PREFECT_API_URL.value()

@@ -23,12 +23,8 @@ for command in (cycle.run, cycle.check, cycle.predict, cycle.serve, models.promo
 def main() -> None:
     from pipelines.flows import session
 
-    try:
-        session.begin()
-        status = _run_app()
-    except MlopsError as exc:
-        status = _fail(exc)
-    session.end(status)
+    session.begin()
+    session.end(_run_app())
 
 
 def _run_app() -> int:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-
-from pipelines.config.project import Project
 
 UseCaseOption = Annotated[str, typer.Option("--use-case", "-u", help="Use case name, or all.")]
 FileArgument = Annotated[Path, typer.Argument(help="CSV file (optionally .gz).")]
 
+if TYPE_CHECKING:
+    from pipelines.config.project import Project
+
 
 def project() -> Project:
+    # Imported here: reading the settings loads pydantic, which `mlops --help` need not wait for.
+    from pipelines.config.project import Project
+
     return Project.find()
 
 

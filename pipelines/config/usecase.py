@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pipelines.config.errors import UseCaseError
 from pipelines.config.project import Project
 from pipelines.config.references import is_reference, resolve_reference
 
@@ -201,8 +202,6 @@ class UseCase(Definition):
 
     def with_candidates(self, names: list[str]) -> UseCase:
         """The same definition restricted to ``names`` (``mlops run --candidates``), in that order."""
-        from pipelines.config.errors import UseCaseError
-
         unknown = [n for n in names if n not in self.candidates]
         if unknown:
             raise UseCaseError(f"{self.name} has no candidate {', '.join(unknown)} "

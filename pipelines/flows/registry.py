@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import yaml
 
 from pipelines.adapters import git
-from pipelines.adapters.registry import Registry
+from pipelines.adapters.registry import CHAMPION, Registry
 from pipelines.adapters.tracker import (
     ARTIFACTS_DIR,
     TAG_CANDIDATE,
@@ -61,7 +61,7 @@ def _row(version: object, aliases: dict[str, list[str]]) -> VersionRow:
 def promote(project: Project, model: str, number: str, reason: str, actor: str) -> str:
     """Make ``number`` the champion; says what changed."""
     registry = Registry(project)
-    previous = registry.version_by_alias(model, "champion")
+    previous = registry.version_by_alias(model, CHAMPION)
     if previous is not None and str(previous.version) == number:
         registry.version(model, number)
         return f"{model}: v{number} is already the champion; nothing changed"

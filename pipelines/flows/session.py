@@ -6,7 +6,6 @@ import os
 import sys
 
 from pipelines.adapters import runtime
-from pipelines.config.settings import Settings
 
 QUIET_SERVICES = {
     "DVC_NO_ANALYTICS": "true",
@@ -17,12 +16,15 @@ QUIET_SERVICES = {
 }
 
 
-def begin() -> Settings:
-    """Call first: checks the settings (a bad value is a one-line error) and arranges a quick exit."""
+def begin() -> None:
+    """Call first: quiets the services' usage reporting and arranges a quick exit.
+
+    Settings are read when a command first needs them (finding the project does), so `--help`
+    stays instant and a bad value is still a one-line error before anything runs.
+    """
     for name, value in QUIET_SERVICES.items():
         os.environ.setdefault(name, value)
     runtime.skip_teardown_at_exit()
-    return Settings.load()
 
 
 def end(status: int) -> None:

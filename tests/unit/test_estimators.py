@@ -3,7 +3,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from sklearn.base import is_classifier, is_regressor
 from sklearn.metrics import roc_auc_score
 
@@ -21,26 +20,12 @@ from pipelines.nodes.estimators import (
     split_plan,
     target_values,
 )
-
-USECASES = Path(__file__).resolve().parents[2] / "pipelines" / "usecases"
-DROP = object()
-
-
-def shipped(name: str) -> dict:
-    return yaml.safe_load((USECASES / f"{name}.yaml").read_text())
+from tests.definitions import USECASES, shipped, write_definition
 
 
 def definition(tmp_path: Path, raw: dict, **changes) -> UseCase:
     """A use case parsed from ``raw`` with ``changes`` applied, written as YAML like a real definition."""
-    raw = dict(raw)
-    for field, value in changes.items():
-        if value is DROP:
-            raw.pop(field, None)
-        else:
-            raw[field] = value
-    path = tmp_path / f"{raw.get('name', 'case')}.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return parse(path)
+    return parse(write_definition(tmp_path, raw, **changes))
 
 
 def random_walk_bars(n_days: int = 260, tickers: tuple[str, ...] = ("AAA", "BBB"),

@@ -2,36 +2,18 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pipelines.config import definitions
 from pipelines.config.errors import ProjectNotFoundError, UseCaseError
 from pipelines.config.project import Project
+from tests.definitions import DROP, USECASES, shipped, write_definition
 
 REPO = Path(__file__).resolve().parents[2]
-USECASES = REPO / "pipelines" / "usecases"
-DROP = object()
-
-
-def shipped(name: str) -> dict:
-    return yaml.safe_load((USECASES / f"{name}.yaml").read_text())
-
-
-def write(tmp_path: Path, raw: dict, stem: str, **changes) -> Path:
-    raw = dict(raw)
-    for field, value in changes.items():
-        if value is DROP:
-            raw.pop(field, None)
-        else:
-            raw[field] = value
-    path = tmp_path / f"{stem}.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
 
 
 def problems_of(tmp_path: Path, use_case: str = "stock", **changes) -> list[str]:
     with pytest.raises(UseCaseError) as error:
-        definitions.parse(write(tmp_path, shipped(use_case), use_case, **changes))
+        definitions.parse(write_definition(tmp_path, shipped(use_case), use_case, **changes))
     return error.value.problems
 
 
@@ -132,7 +114,7 @@ def test_a_bad_field_is_one_line_naming_file_key_and_what_is_allowed(tmp_path, c
 
 def test_several_problems_are_each_listed_and_the_error_names_the_first(tmp_path):
     with pytest.raises(UseCaseError) as error:
-        definitions.parse(write(tmp_path, shipped("marketing"), "marketing", promotion_margn=0.01,
+        definitions.parse(write_definition(tmp_path, shipped("marketing"), "marketing", promotion_margn=0.01,
                                 split={"holdout": 1.5}))
     assert len(error.value.problems) == 2
     assert str(error.value).startswith(error.value.problems[0])
@@ -172,7 +154,7 @@ def test_bad_scoring_sections_name_the_field(tmp_path, name, section, message):
 # --- defaults and per-task fields ---------------------------------------------------------------
 
 def test_per_task_fields_follow_the_task(tmp_path):
-    regression = definitions.parse(write(tmp_path, shipped("stock"), "stock", task="regression"))
+    regression = definitions.parse(write_definition(tmp_path, shipped("stock"), "stock", task="regression"))
     assert regression.target == "features.stock:next_day_return"
     assert regression.metrics == ("rmse", "mae", "directional_accuracy")
     assert regression.primary_metric == "rmse"
@@ -182,7 +164,7 @@ def test_per_task_fields_follow_the_task(tmp_path):
 def test_a_primary_metric_outside_the_default_metrics_is_put_first(tmp_path):
     minimal = {"dataset": "leads.csv", "expectations": "leads.yaml", "key": "lead_id", "target": "converted",
                "candidates": ["linear"], "primary_metric": "lift_at_10"}
-    leads = definitions.parse(write(tmp_path, minimal, "leads"))
+    leads = definitions.parse(write_definition(tmp_path, minimal, "leads"))
     assert leads.metrics == ("lift_at_10", "roc_auc", "pr_auc", "log_loss", "brier")
     assert leads.key == ("lead_id",) and leads.candidates["linear"].model == "linear"
     assert leads.retraining.schedule == "0 6 * * 1" and leads.retraining.on_new_data == "always"
@@ -191,7 +173,7 @@ def test_a_primary_metric_outside_the_default_metrics_is_put_first(tmp_path):
 
 
 def test_scoring_defaults_for_a_time_series(tmp_path):
-    stock = definitions.parse(write(tmp_path, shipped("stock"), "stock", scoring=None))
+    stock = definitions.parse(write_definition(tmp_path, shipped("stock"), "stock", scoring=None))
     assert (stock.scoring.output, stock.scoring_group, stock.scoring_history, stock.scoring.score) == (
         "latest_per_group", "Ticker", 60, "probability")
 
