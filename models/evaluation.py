@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from models import interrupt
 from models import metrics as metric_registry
 from models.splits import Fold, SplitPlan
 
@@ -100,6 +101,8 @@ def score_fold(model: BaseEstimator, frame: pd.DataFrame, y: np.ndarray, fold: F
 
 def fit_and_score(make_estimator: Callable[[], BaseEstimator], frame: pd.DataFrame, y: np.ndarray,
                   fold: Fold, task: str, metric_names: list[str]) -> tuple[BaseEstimator, FoldResult]:
+    # Every fold and the final fit start here: the place to stop cleanly when asked to.
+    interrupt.check()
     model = make_estimator()
     started = time.perf_counter()
     model.fit(_rows(frame, fold.train), y[fold.train])

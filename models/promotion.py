@@ -6,6 +6,13 @@ from dataclasses import dataclass
 
 from models.metrics import Metric
 
+DECISION_TAG = "promotion.decision"
+INTENDED_TAG = "promotion.intended"
+PENDING = "pending"
+PROMOTED = "promoted"
+KEPT = "kept champion"
+INTERRUPTED = "not carried out"
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -19,9 +26,17 @@ class Decision:
     baseline_name: str | None
     margin: float
 
+    @property
+    def outcome(self) -> str:
+        return PROMOTED if self.promote else KEPT
+
+    def pending_tags(self) -> dict[str, str]:
+        """The decision as recorded before it is carried out: ``pending`` until ``champion`` moved."""
+        return {**self.tags(), DECISION_TAG: PENDING, INTENDED_TAG: self.outcome}
+
     def tags(self) -> dict[str, str]:
         return {
-            "promotion.decision": "promoted" if self.promote else "kept champion",
+            DECISION_TAG: self.outcome,
             "promotion.reason": self.reason,
             "promotion.metric": self.metric,
             "promotion.challenger_value": _fmt(self.challenger),

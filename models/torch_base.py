@@ -22,6 +22,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
+from models import interrupt
+
 # Seeding and the determinism switches are process-wide in torch, so two fits in parallel threads
 # would draw from each other's random streams. Fits take turns; other families still run alongside.
 _TORCH_GLOBAL_STATE = threading.RLock()
@@ -177,6 +179,8 @@ class TorchEstimatorBase(BaseEstimator):
             self.loss_curve_: list[float] = []
             self.validation_loss_curve_: list[float] = []
             for epoch in range(1, int(self.max_epochs) + 1):
+                # Between epochs a fit can stop cleanly when the command is asked to stop.
+                interrupt.check()
                 module.train()
                 total = 0.0
                 for batch_x, batch_y in loader:

@@ -5,13 +5,15 @@ The flows are passed in, so this adapter knows how Prefect deploys and serves th
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from pipelines.adapters import runtime
+from pipelines.adapters import runtime, signals
 from pipelines.adapters.landing_zone import LandingZone
 from pipelines.adapters.prefect_server import PrefectServer, port_is_free
 from pipelines.config.project import Project
@@ -19,6 +21,8 @@ from pipelines.config.usecase import UseCase
 
 DEFAULT_PORT = 4200
 FINISH_SECONDS = 300
+STOP_SECONDS = 60
+"""What stopping the runner and the Prefect server may take, on top of the landing zone's file."""
 EVENT_VERSIONED = "mlops.data.versioned"
 EVENT_DRIFTED = "mlops.data.drifted"
 TRIGGERING_EVENT = {"always": EVENT_VERSIONED, "drift": EVENT_DRIFTED}
@@ -94,12 +98,15 @@ def serve(project: Project, use_cases: list[UseCase], make_deployments: Callable
                                    name="landing-zone", daemon=True)
         for use_case in use_cases:
             notify(describe(project, use_case))
+        # Stopping waits for the landing zone to finish its file; a second Ctrl-C does not.
+        signals.set_grace(FINISH_SECONDS + STOP_SECONDS)
         try:
             watcher.start()
             notify(f"watching every {zone.poll_seconds:g} s; Ctrl-C stops everything")
-            # The runner looks for due runs this often: triggered retraining starts within it.
-            serve_deployments(*deployments, print_starting_message=False,
-                              query_seconds=max(1.0, min(zone.poll_seconds, 5.0)))
+            with _flow_runs_follow_this_process():
+                # The runner looks for due runs this often: triggered retraining starts within it.
+                serve_deployments(*deployments, print_starting_message=False,
+                                  query_seconds=max(1.0, min(zone.poll_seconds, 5.0)))
         except KeyboardInterrupt:
             pass  # Ctrl-C before the runner took over its signals: the same orderly stop
         finally:
@@ -108,3 +115,20 @@ def serve(project: Project, use_cases: list[UseCase], make_deployments: Callable
                 notify(f"finishing {zone.busy} before stopping")
             if watcher.ident is not None:
                 watcher.join(FINISH_SECONDS)
+
+
+@contextlib.contextmanager
+def _flow_runs_follow_this_process() -> Iterator[None]:
+    """The runner's flow-run processes end when this process ends, however it ends.
+
+    They inherit the variable and act on it when they load the flow (``signals.follow_parent_if_asked``).
+    """
+    previous = os.environ.get(signals.PARENT_VARIABLE)
+    os.environ[signals.PARENT_VARIABLE] = str(os.getpid())
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(signals.PARENT_VARIABLE, None)
+        else:
+            os.environ[signals.PARENT_VARIABLE] = previous

@@ -3,6 +3,11 @@
 A data version is the md5 DVC gives the ``data/`` folder (``outs[0].md5`` of ``data.dvc``).
 Each version's ledger entry (time, use cases changed, rows, source file) is kept in the
 ``meta`` section of ``data.dvc``, which DVC preserves and git versions with it.
+
+A new version is made crash-safely: an intent record comes first, then the new dataset files (each
+renamed over the old one), ``dvc add``, the ledger entry, ``dvc push``, and last the record is
+cleared. A command killed anywhere in between leaves the record; ``recover`` then undoes the change
+if ``dvc add`` had not completed, and completes it (ledger entry, push) if it had.
 """
 
 from __future__ import annotations
@@ -10,12 +15,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pipelines.adapters.intent import STAGES, DataIntent, IntentLog, Writer, replace_file
+from pipelines.config import failpoints
 from pipelines.config.errors import VersioningError
 from pipelines.config.project import Project
 
@@ -120,43 +129,155 @@ class DataVersions:
         if len(matches) > 1:
             raise VersioningError(f"data version prefix {version} is ambiguous: {', '.join(matches)}")
         full = matches[0] if matches else version
-        saved = self.project.dvc_file.read_bytes()
+        saved = self.project.dvc_file.read_text()
         pointer = self._pointer()
         outs = pointer.get("outs") or [{"path": "data"}]
         # size and nfiles describe the old version; DVC recomputes them from the md5's manifest.
         outs[0] = {"md5": full, "path": outs[0].get("path", "data"), "hash": "md5"}
         pointer["outs"] = outs
-        self.project.dvc_file.write_text(yaml.safe_dump(pointer, sort_keys=False))
+        self._write_pointer(yaml.safe_dump(pointer, sort_keys=False))
         try:
             self.pull()
             self._dvc_or_fail("checkout", "--force", "data.dvc")
         except BaseException:
-            self.project.dvc_file.write_bytes(saved)
+            self._write_pointer(saved)
             raise
         return full
 
     def record(self, use_cases: list[str], rows: dict[str, int], source: str) -> VersionRecord:
-        """``dvc add`` the data folder, log the version in ``data.dvc``, push it to the default remote."""
-        self._dvc_or_fail("add", "data")
+        """Version ``data/`` as it is (changed outside ``mlops data add``); see ``apply``."""
+        return self.apply(DataChange("record", use_cases, rows, source))
+
+    def apply(self, change: DataChange) -> VersionRecord:
+        """Write ``change.files``, ``dvc add`` the data folder, log the version in ``data.dvc``, push it
+        to the default remote. Call under the data lock.
+
+        A failure undoes everything; a killed process leaves the intent record for ``recover``.
+        """
+        log = IntentLog(self.project)
+        intent = log.begin(self._intent(change), list(change.files))
+        try:
+            self._reached(change, STAGES[0])
+            for path, write in change.files.items():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                replace_file(path, write, log.folder)
+            intent = self._advance(log, intent, change, "appended")
+            self._dvc_or_fail("add", "data")
+            intent = self._advance(log, intent, change, "dvc_added")
+            entry = self._complete(log, intent, change)
+        except BaseException:
+            self._undo(log, intent)
+            raise
+        log.clear()
+        return entry
+
+    def recover(self) -> Recovery | None:
+        """Complete or undo the change a killed command left half-made; None when there is none.
+
+        Completed when ``dvc add`` had finished (``data.dvc`` names a new version that ``data/``
+        matches), undone otherwise. Call under the data lock. A failed push keeps the record.
+        """
+        log = IntentLog(self.project)
+        intent = log.read()
+        if intent is None:
+            return None
+        if not self._dvc_add_completed(intent):
+            self._undo(log, intent)
+            return Recovery(intent, None)
+        try:
+            entry = self._complete(log, intent, None)
+        except VersioningError as exc:
+            raise VersioningError(f"an interrupted {intent.describe()} could not be completed: {exc}; "
+                                  "the next command tries again") from exc
+        log.clear()
+        return Recovery(intent, entry)
+
+    def _intent(self, change: DataChange) -> DataIntent:
+        return DataIntent(operation=change.operation, use_cases=change.use_cases, source=change.source,
+                          source_sha256=change.source_sha256, rows=change.rows, new_rows=change.new_rows,
+                          version_before=self.current(), pointer_before=self.project.dvc_file.read_text())
+
+    def _complete(self, log: IntentLog, intent: DataIntent, change: DataChange | None) -> VersionRecord:
+        """From a finished ``dvc add``: the ledger entry (unless there already), then the push."""
         version = self.current()
         assert version is not None
-        entry = VersionRecord(
-            version=version,
-            time=datetime.now(UTC).isoformat(timespec="seconds"),
-            use_cases=use_cases,
-            rows=rows,
-            source=source,
-        )
-        self._append_to_ledger(entry)
+        history = self.history()
+        if history and history[-1].version == version:
+            entry = history[-1]
+        else:
+            entry = VersionRecord(version=version, time=datetime.now(UTC).isoformat(timespec="seconds"),
+                                  use_cases=intent.use_cases, rows=intent.rows, source=intent.source)
+            self._append_to_ledger(entry)
+        intent = self._advance(log, intent, change, "ledger_written")
         self._dvc_or_fail("push", "data.dvc")
+        self._advance(log, intent, change, "pushed")
         return entry
+
+    def _dvc_add_completed(self, intent: DataIntent) -> bool:
+        try:
+            version = self.current()
+        except (VersioningError, KeyError, IndexError, TypeError, AttributeError):
+            return False  # data.dvc cut short while DVC rewrote it
+        return version is not None and version != intent.version_before and self.is_clean()
+
+    def _undo(self, log: IntentLog, intent: DataIntent) -> None:
+        log.restore(intent)
+        if self.project.dvc_file.read_text() != intent.pointer_before:
+            self._write_pointer(intent.pointer_before)
+        log.clear()
+
+    def _advance(self, log: IntentLog, intent: DataIntent, change: DataChange | None,
+                 stage: str) -> DataIntent:
+        if change is None:  # recovering: the stage is recorded, and no failpoint interrupts it
+            return log.advance(intent, stage)
+        intent = log.advance(intent, stage)
+        self._reached(change, stage)
+        return intent
+
+    @staticmethod
+    def _reached(change: DataChange, stage: str) -> None:
+        failpoints.hit(f"data.{change.operation}.{stage}")
 
     def _append_to_ledger(self, entry: VersionRecord) -> None:
         pointer = self._pointer()
         meta = pointer.setdefault("meta", {}) or {}
         pointer["meta"] = meta
         meta.setdefault("versions", []).append(entry.to_dict())
-        self.project.dvc_file.write_text(yaml.safe_dump(pointer, sort_keys=False))
+        self._write_pointer(yaml.safe_dump(pointer, sort_keys=False))
+
+    def _write_pointer(self, text: str) -> None:
+        replace_file(self.project.dvc_file, lambda stream: stream.write(text.encode()),
+                     self.project.state_dir)
+
+
+@dataclass(frozen=True)
+class DataChange:
+    """One new data version: the files it writes into ``data/`` and how the ledger describes it."""
+
+    operation: str
+    """Names the failpoints ``data.<operation>.<stage>``: ``add`` or ``record``."""
+    use_cases: list[str]
+    rows: dict[str, int]
+    source: str
+    files: Mapping[Path, Writer] = field(default_factory=dict)
+    source_sha256: str = ""
+    new_rows: int = 0
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What became of a change a killed command left half-made."""
+
+    intent: DataIntent
+    completed: VersionRecord | None
+    """The version the change was completed as; None when it was undone."""
+
+    def message(self) -> str:
+        if self.completed is None:
+            outcome = f"rolled back; {self.intent.undo_advice()}"
+        else:
+            outcome = f"completed as data version {self.completed.version}"
+        return f"recovered an interrupted {self.intent.describe()}: {outcome}"
 
 
 def _last_line(done: subprocess.CompletedProcess[str]) -> str:

@@ -4,6 +4,10 @@ The temporary kind serves the flow runs of one command, like Prefect's own tempo
 starts without importing Prefect's server code into the command's process, so the command can
 load its own libraries while the server boots. The full kind is `prefect server start`, with its
 UI and the services that run schedules and event triggers, for `mlops serve`.
+
+Either kind ends with the command that started it, however the command ends: on Linux the kernel
+kills it when its parent ends, and everywhere a watchdog process kills its process group once the
+command's end closes the pipe the watchdog reads.
 """
 
 from __future__ import annotations
@@ -14,14 +18,28 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
+from pipelines.adapters import signals
 from pipelines.config.errors import MlopsError
 
 HOST = "127.0.0.1"
+# Reads its standard input until the command that holds the other end is gone, however it ended,
+# then kills the server's process group (the group's id is the server's process id).
+_WATCHDOG = """# mlops: kills the Prefect server when the command that started it is gone
+import os, signal, sys
+while os.read(0, 1):
+    pass
+try:
+    os.killpg(int(sys.argv[1]), signal.SIGKILL)
+except OSError:
+    pass
+"""
 
 
 class PrefectServerError(MlopsError):
@@ -56,6 +74,8 @@ class TemporaryPrefectServer:
         self.port = port
         self.log_file = log_file
         self.process: subprocess.Popen[bytes] | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._lifeline: int | None = None
 
     @property
     def api_url(self) -> str:
@@ -99,7 +119,21 @@ class TemporaryPrefectServer:
                 # Its own process group: Ctrl-C reaches the command, which then stops the server
                 # and every process the server started, in order.
                 start_new_session=True,
+                preexec_fn=_parent_death_arming(),
             )
+        self._start_watchdog()
+
+    def _start_watchdog(self) -> None:
+        reader, self._lifeline = os.pipe()
+        try:
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _WATCHDOG, str(self.process.pid)],
+                stdin=reader, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                # Out of the command's process group, so that Ctrl-C leaves it to do its job.
+                start_new_session=True,
+            )
+        finally:
+            os.close(reader)
 
     def wait_until_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -120,17 +154,35 @@ class TemporaryPrefectServer:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            _signal_group(process, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        # Whatever the server started and left behind goes with it.
-        _signal_group(process, signal.SIGKILL)
+        if process is not None:
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            # Whatever the server started and left behind goes with it.
+            _signal_group(process, signal.SIGKILL)
+        self._stop_watchdog()
+
+    def kill(self) -> None:
+        """Kill the server and all it started at once, without waiting: for a command ending now."""
+        if self.process is not None:
+            _signal_group(self.process, signal.SIGKILL)
+        if self._watchdog is not None:
+            with contextlib.suppress(OSError):
+                self._watchdog.kill()
+
+    def _stop_watchdog(self) -> None:
+        # Killed before the pipe closes: the server's group is gone, and its id may be reused.
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.kill()
+            watchdog.wait()
+        lifeline, self._lifeline = self._lifeline, None
+        if lifeline is not None:
+            os.close(lifeline)
 
     def _log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
@@ -159,6 +211,22 @@ class PrefectServer(TemporaryPrefectServer):
 
     def _environment(self) -> dict[str, str]:
         return {}
+
+
+def _parent_death_arming() -> Callable[[], None] | None:
+    """For ``preexec_fn``: the child is killed when this thread ends (Linux), or at once if the
+    command is already gone. Only from the main thread, whose end is the command's end."""
+    switch = signals.parent_death_switch()
+    if switch is None or threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        switch(signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return arm
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:

@@ -11,6 +11,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from models.promotion import DECISION_TAG, INTENDED_TAG, INTERRUPTED, PENDING, PROMOTED
+from pipelines.adapters import tracking_store
 from pipelines.adapters.tracker import Tracker, quiet_pickle_warning
 from pipelines.config.errors import MlopsError
 from pipelines.config.project import Project
@@ -132,7 +134,8 @@ class Registry:
         import mlflow.sklearn
 
         quiet_pickle_warning()
-        return mlflow.sklearn.load_model(f"models:/{name}/{version}")
+        with tracking_store.service_errors(self.tracker.uri):
+            return mlflow.sklearn.load_model(f"models:/{name}/{version}")
 
     def champion_document(self, name: str, path: str) -> tuple[str | None, dict[str, Any] | None]:
         """(champion version, a JSON artifact of its run); Nones when there is no champion or artifact."""
@@ -186,6 +189,37 @@ class Registry:
                                      "previous": str(previous.version) if previous else None,
                                      "by": actor, "reason": reason})
 
+
+    def settle_pending(self, name: str, dead_cycles: set[str]) -> list[str]:
+        """Decisions a dead cycle left ``pending``, set to what happened; returns one line each.
+
+        ``champion`` moves before the decision tag is final, so a pending promotion whose version
+        holds ``champion`` was carried out; any other pending promotion was not.
+        """
+        if not dead_cycles:
+            return []
+        champion = self.champion(name)
+        settled = []
+        for version in self.client.search_model_versions(f"name='{name}'"):
+            tags = version.tags
+            if tags.get(DECISION_TAG) != PENDING or tags.get("parent_run_id") not in dead_cycles:
+                continue
+            intended = tags.get(INTENDED_TAG, PROMOTED)
+            done = intended != PROMOTED or (champion is not None
+                                            and str(champion.version) == str(version.version))
+            outcome = intended if done else INTERRUPTED
+            self.client.set_model_version_tag(name, str(version.version), DECISION_TAG, outcome)
+            self.tracker.set_tags(tags["parent_run_id"], {DECISION_TAG: outcome})
+            settled.append(f"{name} v{version.version}: decision of a stopped cycle settled as '{outcome}'")
+        self.repair_history(name)
+        return settled
+
+    def repair_history(self, name: str) -> None:
+        """The history ends with the current champion (a move may have stopped before recording it)."""
+        champion = self.champion(name)
+        stack = self.history(name)
+        if champion is not None and (not stack or stack[-1] != str(champion.version)):
+            self.client.set_registered_model_tag(name, HISTORY_TAG, ",".join([*stack, str(champion.version)]))
 
     def rollback(self, name: str, reason: str, actor: str) -> tuple[str, str]:
         """Give ``champion`` back to the champion before the current one; returns (from, to) versions."""

@@ -12,10 +12,14 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pipelines.adapters import signals
+from pipelines.config import failpoints
+
 # What the data layer loads, and what every training cycle loads on top: tracking, plots.
 DATA_MODULES = ("great_expectations",)
 CYCLE_MODULES = (*DATA_MODULES, "mlflow.sklearn", "mlflow.data", "matplotlib.figure")
 PREDICT_MODULES = ("great_expectations", "mlflow.sklearn")
+INTERRUPTED_DRAIN_SECONDS = 1.0
 
 
 def family_modules(families: Iterable[str]) -> list[str]:
@@ -56,20 +60,35 @@ def prefect_api(modules: Iterable[str], log_file: Path,
     server = (server_class or TemporaryPrefectServer)(log_file, **server_options)
     server.start()
     try:
-        notify(server.starting_message())
-        _import(modules)
-        server.wait_until_ready(server.start_timeout)
-        if server.ready_message():
-            notify(server.ready_message())
-        with _api_url(server.api_url):
-            try:
-                yield server.api_url
-            finally:
-                drain_prefect()
+        with signals.at_hard_exit(server.kill):
+            notify(server.starting_message())
+            _import(modules)
+            server.wait_until_ready(server.start_timeout)
+            if server.ready_message():
+                notify(server.ready_message())
+            failpoints.hit("runtime.prefect_server_ready")
+            if type(server) is TemporaryPrefectServer:
+                _temporary_apis.add(server.api_url)
+            with _api_url(server.api_url):
+                try:
+                    yield server.api_url
+                finally:
+                    drain_prefect()
     finally:
         if server.stopping_message():
             notify(server.stopping_message())
         server.stop()
+
+
+_temporary_apis: set[str] = set()
+
+
+def serves_only_this_command() -> bool:
+    """Whether this process's Prefect API is a temporary server it started: one with no other
+    clients, and without the services that expire the leases of concurrency slots."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() in _temporary_apis
 
 
 @contextlib.contextmanager
@@ -105,6 +124,9 @@ def drain_prefect(timeout: float = 10.0) -> None:
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 
+    if signals.interrupted() is not None:
+        # An interrupted command has seconds to end: what is sent quickly is sent, no more.
+        timeout = min(timeout, INTERRUPTED_DRAIN_SECONDS)
     for worker in (APILogWorker, EventsWorker):
         with contextlib.suppress(Exception):
             worker.drain_all(timeout=timeout)
@@ -122,6 +144,11 @@ def exit_without_teardown(status: int) -> None:
     after them is skipped. Call ``skip_teardown_at_exit`` first, at the start of the command.
     """
     _exit_status.append(status)
+    if signals.interrupted() is not None and hasattr(atexit, "_run_exitfuncs"):
+        # The interpreter would first wait for every worker thread, and a fit in native code
+        # does not stop when asked: run the exit handlers now, the last of which exits.
+        atexit._run_exitfuncs()
+        _exit_now()
     sys.exit(status)
 
 
@@ -138,3 +165,8 @@ def _exit_now() -> None:
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(_exit_status[-1])
+
+
+# A flow-run process that `mlops serve`'s runner started imports this module with the flow; from
+# then on it ends when `mlops serve` ends, and its fits stop when its flow run is cancelled.
+signals.follow_parent_if_asked()

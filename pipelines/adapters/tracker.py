@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from pipelines.adapters import git
+from pipelines.adapters import git, owners, tracking_store
 from pipelines.config.errors import MlopsError
 from pipelines.config.project import Project
 from pipelines.config.settings import Settings
@@ -38,6 +38,9 @@ TAG_FLOW_RUN = "prefect_flow_run_id"
 TAG_CANDIDATE = "candidate"
 TAG_FAMILY = "candidate_family"
 TAG_ROLE = "run_role"
+TAG_FOUND_DEAD = "found_dead"
+# Statuses a run ends with: KILLED when the command was stopped or its process found dead.
+FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
 
 
 class TrackingError(MlopsError):
@@ -53,9 +56,14 @@ def is_local_store(uri: str) -> bool:
 
 
 def client_for(uri: str) -> Any:
-    """An MlflowClient on ``uri``; the fluent API (runs started by this process) is pointed there too."""
+    """An MlflowClient on ``uri``; the fluent API (runs started by this process) is pointed there too.
+
+    A store that is down or read-only makes any call raise a one-line ``ServiceError``.
+    """
     import mlflow
 
+    tracking_store.bound_client_retries()
+    tracking_store.quiet_reraised_errors()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return _cached_client(uri)
@@ -65,7 +73,12 @@ def client_for(uri: str) -> Any:
 def _cached_client(uri: str) -> Any:
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    # Two commands creating a new SQLite store at once would both run its schema migrations.
+    with tracking_store.first_use(uri), tracking_store.service_errors(uri):
+        client = tracking_store.GuardedClient(MlflowClient(tracking_uri=uri, registry_uri=uri), uri)
+        if tracking_store.sqlite_path(uri) is not None:
+            client.search_registered_models(max_results=1)  # the registry's store, created now too
+    return client
 
 
 class Tracker:
@@ -75,6 +88,10 @@ class Tracker:
         self.project = project
         self.uri = tracking_uri(project)
         self.client = client_for(self.uri)
+
+    def check_available(self) -> None:
+        """One line and exit code 3, before any work, when the store is down or read-only."""
+        tracking_store.check_available(self.uri)
 
     def experiment_id(self, name: str) -> str:
         """The experiment's id, creating it on first use (artifacts under the project for a local store)."""
@@ -96,11 +113,33 @@ class Tracker:
 
     def start_cycle(self, experiment_id: str, tags: dict[str, str], trigger: str) -> str:
         run = self.client.create_run(experiment_id, run_name=f"cycle {time.strftime('%Y-%m-%d %H:%M:%S')}",
-                                     tags={**tags, TAG_ROLE: "cycle", "trigger": trigger})
+                                     tags={**tags, **owners.tags(), TAG_ROLE: "cycle", "trigger": trigger})
         return run.info.run_id
 
-    def finish(self, run_id: str, succeeded: bool) -> None:
-        self.client.set_terminated(run_id, status="FINISHED" if succeeded else "FAILED")
+    def finish(self, run_id: str, status: str = FINISHED) -> None:
+        self.client.set_terminated(run_id, status=status)
+
+    def close_dead_runs(self, experiment_id: str) -> list[str]:
+        """Runs of this tool left RUNNING by a process that no longer exists: closed as KILLED.
+
+        A run records its process (host, pid, start time); only processes on this host can be
+        checked, so runs of live processes and of other machines are left alone.
+        """
+        running = self.client.search_runs(
+            [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000)
+        note = f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')}: its process ({{owner}}) had ended"
+        closed = []
+        for run in running:
+            tags = run.data.tags
+            if tags.get(TAG_ROLE) not in ("cycle", "candidate") or not owners.is_dead(tags):
+                continue
+            self.client.set_tag(run.info.run_id, TAG_FOUND_DEAD, note.format(owner=owners.describe(tags)))
+            self.client.set_terminated(run.info.run_id, status=KILLED)
+            closed.append(run.info.run_id)
+        return closed
+
+    def cycle_tags(self, run_id: str) -> dict[str, str]:
+        return dict(self.client.get_run(run_id).data.tags)
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
@@ -148,18 +187,26 @@ class Tracker:
 
         run = self.client.create_run(
             experiment_id, start_time=int(record.started * 1000), run_name=record.name,
-            tags={**tags, "mlflow.parentRunId": parent_id, TAG_CANDIDATE: record.name,
+            tags={**tags, **owners.tags(), "mlflow.parentRunId": parent_id, TAG_CANDIDATE: record.name,
                   TAG_FAMILY: record.family, TAG_ROLE: "candidate"})
         run_id = run.info.run_id
-        with mlflow.start_run(run_id=run_id), _quiet_mlflow_hints():
-            mlflow.log_params(record.params)
-            mlflow.log_input(dataset, context="training")
-            if record.error:
-                mlflow.set_tag("error", record.error[:5000])
-                self.client.set_terminated(run_id, status="FAILED")
-                return run_id, None
-            self._log_results(record)
-            return run_id, self._log_model(record)
+        try:
+            with tracking_store.service_errors(self.uri), mlflow.start_run(run_id=run_id), \
+                    _quiet_mlflow_hints():
+                mlflow.log_params(record.params)
+                mlflow.log_input(dataset, context="training")
+                if record.error:
+                    mlflow.set_tag("error", record.error[:5000])
+                    self.client.set_terminated(run_id, status=FAILED)
+                    return run_id, None
+                self._log_results(record)
+                return run_id, self._log_model(record)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # Stopped while logging: the run says so rather than FAILED.
+                with contextlib.suppress(Exception):
+                    self.client.set_terminated(run_id, status=KILLED)
+            raise
 
     def _log_results(self, record: CandidateRecord) -> None:
         import mlflow
@@ -208,7 +255,8 @@ class Tracker:
         """A finished run of role ``data-batch``: figures about one landed file."""
         from mlflow.entities import Metric
 
-        run = self.client.create_run(experiment_id, run_name=name, tags={**tags, TAG_ROLE: "data-batch"})
+        run = self.client.create_run(experiment_id, run_name=name,
+                                     tags={**tags, **owners.tags(), TAG_ROLE: "data-batch"})
         run_id = run.info.run_id
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(metric_name(k), float(v), now, 0)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import traceback
+from typing import Annotated
+
 import typer
 
 from pipelines.cli import cycle, data, models
@@ -20,6 +23,16 @@ for command in (cycle.run, cycle.check, cycle.predict, cycle.serve, models.promo
     app.command(command.__name__)(command)
 
 
+@app.callback()
+def options(debug: Annotated[bool, typer.Option(
+        "--debug", help="Show tracebacks on the terminal too (or set MLOPS_DEBUG=1); they are always "
+                        "in .mlops/logs/mlops.log.")] = False) -> None:
+    if debug:
+        from pipelines.flows import session
+
+        session.enable_debug()
+
+
 def main() -> None:
     from pipelines.flows import session
 
@@ -31,21 +44,64 @@ def _run_app() -> int:
     try:
         app()
     except SystemExit as exc:
-        if exc.code is None or isinstance(exc.code, int):
-            return exc.code or 0
+        if not exc.code:
+            return 0
+        if (stopped := _interrupted()) is not None:
+            return stopped
+        if isinstance(exc.code, int):
+            return exc.code
         typer.echo(exc.code, err=True)
         return 1
     except MlopsError as exc:
-        return _fail(exc)
+        return _interrupted() or _fail(exc)
+    except Exception as exc:  # noqa: BLE001 - a bug: one line here, its traceback in the log
+        return _interrupted() or _fail_unexpectedly(exc)
     except KeyboardInterrupt:
+        if (stopped := _interrupted()) is not None:
+            return stopped
         typer.secho("error: interrupted", fg=typer.colors.RED, err=True)
         return 130
+    except BaseException:
+        # Prefect's termination signal or a fit's stop, on the way out of an interrupted command.
+        if (stopped := _interrupted()) is None:
+            raise
+        return stopped
     return 0
 
 
+def _interrupted() -> int | None:
+    """After SIGINT or SIGTERM: one line, and 130 or 143, whatever the unwinding work raised."""
+    from pipelines.flows import session
+
+    stop = session.interruption()
+    if stop is None:
+        return None
+    status, reason = stop
+    typer.secho(f"error: {reason}", fg=typer.colors.RED, err=True)
+    return status
+
+
 def _fail(error: MlopsError) -> int:
+    from pipelines.flows import session
+
+    session.record_failure(error)
     typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
     return error.exit_code
+
+
+def _fail_unexpectedly(error: Exception) -> int:
+    from pipelines.flows import session
+
+    log = session.record_failure(error)
+    if session.debugging():
+        traceback.print_exception(error)
+        where = ""
+    elif log is not None:
+        where = f" (traceback in {log}; run with --debug to show it)"
+    else:
+        where = " (run with --debug to show the traceback)"
+    typer.secho(f"error: unexpected {type(error).__name__}: {error}{where}", fg=typer.colors.RED, err=True)
+    return 1
 
 
 if __name__ == "__main__":

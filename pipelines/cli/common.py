@@ -15,10 +15,14 @@ if TYPE_CHECKING:
 
 
 def project() -> Project:
+    """The project the command acts on; from here on, its log file records the command."""
     # Imported here: reading the settings loads pydantic, which `mlops --help` need not wait for.
     from pipelines.config.project import Project
+    from pipelines.flows import session
 
-    return Project.find()
+    found = Project.find()
+    session.attach_log(found)
+    return found
 
 
 def notify(message: str) -> None:

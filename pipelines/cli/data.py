@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli.common import FileArgument, UseCaseOption, project, table
+from pipelines.cli.common import FileArgument, UseCaseOption, notify, project, table
 
 app = typer.Typer(help="Pull, validate, add and list versions of the datasets.", no_args_is_help=True)
 
@@ -16,7 +16,7 @@ def pull() -> None:
     """Restore data/ to the version data.dvc names (offline for the shipped sample)."""
     from pipelines.flows import data
 
-    version, clean = data.pull(project())
+    version, clean = data.pull(project(), notify)
     state = "clean" if clean else "NOT clean: see `dvc status`"
     typer.echo(f"data version {version} restored in data/ (dvc status: {state})")
 
@@ -35,7 +35,6 @@ def validate(file: FileArgument, use_case: UseCaseOption) -> None:
 @app.command("add")
 def add(file: FileArgument, use_case: UseCaseOption) -> None:
     """Validate FILE, merge it into the use case's dataset and record a new data version."""
-    from pipelines.cli.common import notify
     from pipelines.flows import data
 
     result = data.add(project(), use_case, file, notify)
@@ -56,7 +55,7 @@ def checkout(version: Annotated[str, typer.Argument(
     """Restore data/ to an earlier data version and point data.dvc at it."""
     from pipelines.flows import data
 
-    restored = data.checkout(project(), version)
+    restored = data.checkout(project(), version, notify)
     typer.echo(f"data version {restored} restored in data/; `git checkout data.dvc && mlops data pull` "
                "returns to the committed version")
 
@@ -66,7 +65,7 @@ def versions(use_case: UseCaseOption) -> None:
     """List the data versions that changed the use case's dataset, oldest first."""
     from pipelines.flows import data
 
-    records, current = data.history(project(), use_case)
+    records, current = data.history(project(), use_case, notify)
     rows = [(r.version, r.time, str(r.rows.get(use_case, "")), r.source,
              "(current)" if r.version == current else "") for r in records]
     table(("VERSION", "TIME", "ROWS", "SOURCE", ""), rows)

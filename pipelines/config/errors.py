@@ -44,3 +44,10 @@ class VersioningError(MlopsError):
 
 class SettingsError(MlopsError):
     """An environment variable the product reads has a value it cannot use."""
+
+
+class ServiceError(MlopsError):
+    """A service the command needs (the MLflow store, the Prefect API, a DVC remote) failed."""
+
+    exit_code = 3
+

@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     max_workers: int = Field(
         2, ge=1, validation_alias="MLOPS_MAX_WORKERS",
         description="Candidates trained at once; each gets its share of the cores.")
+    service_timeout: float = Field(
+        30.0, gt=0, validation_alias="MLOPS_SERVICE_TIMEOUT",
+        description="Seconds a command keeps retrying an unreachable MLflow store before it "
+                    "stops with one line (exit code 3).")
+    debug: bool = Field(
+        False, validation_alias="MLOPS_DEBUG",
+        description="Show tracebacks on the terminal too (as `mlops --debug` does); they are always "
+                    "in .mlops/logs/mlops.log.")
 
     @classmethod
     def load(cls) -> Settings:

@@ -82,6 +82,8 @@ def retrain(use_case_name: str, project_root: str | None = None,
     use_case = definitions.load(project, use_case_name)
     if candidates:
         use_case = use_case.with_candidates(candidates)
+    # Before the data is touched: a store that is down stops the cycle with nothing half-done.
+    Tracker(project).check_available()
     frame, version, validation = _read_validate_version(project, use_case)
     logger = get_run_logger()
     logger.info(f"{use_case.name}: retraining ({trigger}) on data version {version}")
@@ -150,6 +152,7 @@ def run(project: Project, use_case_name: str, candidates: list[str] | None,
         use_cases = [u.with_candidates(candidates) for u in use_cases]
     for use_case in use_cases:
         _check_data_first(project, use_case)
+    Tracker(project).check_available()
     modules = runtime.cycle_modules(c.model for u in use_cases for c in u.candidates.values())
     with runtime.prefect_api(modules, project.state_dir / "prefect-server.log", notify=notify):
         if len(use_cases) == 1:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 from filelock import FileLock
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
 
 from pipelines.adapters import files, runtime
 from pipelines.adapters import great_expectations as validation
-from pipelines.adapters.dvc import DataVersions, VersionRecord
+from pipelines.adapters.dvc import DataChange, DataVersions, Recovery, VersionRecord
 from pipelines.adapters.great_expectations import ValidationReport
+from pipelines.adapters.intent import IntentLog, Writer, sha256_of
 from pipelines.config import definitions
 from pipelines.config.errors import BadInputError, ValidationFailedError
 from pipelines.config.project import Project
@@ -29,17 +35,47 @@ class BatchAdded:
     use_case: str
     source: str
     version: VersionRecord | None
-    """None when every row was already in the dataset: nothing to version."""
+    """None when every row was already in the dataset: nothing to version. When those rows came from
+    an add of this very file that a killed command left and this call completed, that version."""
     new_rows: int
     duplicates_dropped: int
     reports: list[ValidationReport]
 
 
-def ensure_data(project: Project) -> None:
-    """Restore ``data/`` from DVC when a fresh clone lacks it."""
+Notify = Callable[[str], None]
+
+
+def ensure_data(project: Project, notify: Notify | None = None) -> Recovery | None:
+    """Finish or undo a change of ``data/`` a killed command left; restore ``data/`` when a fresh clone
+    lacks it. Returns the recovery made, if any."""
+    recovery = recover_interrupted_change(project, notify)
     versions = DataVersions(project)
     if not versions.is_materialised():
         versions.pull()
+    return recovery
+
+
+def recover_interrupted_change(project: Project, notify: Notify | None = None,
+                               lock_held: bool = False) -> Recovery | None:
+    """Complete or undo a change of ``data/`` that a killed command left half-made; say so in one line.
+
+    Under the data lock: a change a live command is still making is waited for, never "recovered".
+    """
+    if not IntentLog(project).pending():
+        return None
+    with contextlib.nullcontext() if lock_held else FileLock(project.lock_file):
+        recovery = DataVersions(project).recover()
+    if recovery is not None:
+        (notify or _report)(recovery.message())
+    return recovery
+
+
+def _report(message: str) -> None:
+    """To the flow run's log (the console and the Prefect API) inside a run; to stderr outside."""
+    try:
+        get_run_logger().warning(message)
+    except MissingContextError:
+        print(message, file=sys.stderr)
 
 
 def validate_file(project: Project, use_case: UseCase, path: Path) -> ValidationReport:
@@ -72,29 +108,58 @@ def merge(project: Project, use_case: UseCase, batch: pd.DataFrame) -> Merge:
 
 @task(name="version data", cache_policy=NO_CACHE)
 def version_data(project: Project, use_case: UseCase, merged: Merge, source: Path) -> VersionRecord:
-    """Append the new rows, ``dvc add``, ``dvc push``; on any failure restore what was there."""
+    """Append the new rows, ``dvc add``, ``dvc push``, crash-safely; on any failure restore what was there."""
     dataset = use_case.dataset_path(project)
-    saved = {path: path.read_bytes() if path.exists() else None
-             for path in (dataset, project.dvc_file)}
-    try:
-        if dataset.exists():
-            with dataset.open("a", newline="") as stream:
-                merged.new_rows.to_csv(stream, header=False, index=False)
-        else:
-            dataset.parent.mkdir(parents=True, exist_ok=True)
-            merged.merged.to_csv(dataset, index=False)
-        return DataVersions(project).record(
-            use_cases=[use_case.name],
-            rows={use_case.name: len(merged.merged)},
-            source=source.name,
-        )
-    except BaseException:
-        for path, content in saved.items():
-            if content is None:
-                path.unlink(missing_ok=True)
-            else:
-                path.write_bytes(content)
-        raise
+    change = DataChange("add", [use_case.name], {use_case.name: len(merged.merged)}, source.name,
+                        files={dataset: _appended(dataset, merged)}, source_sha256=sha256_of(source),
+                        new_rows=len(merged.new_rows))
+    return DataVersions(project).apply(change)
+
+
+def _appended(dataset: Path, merged: Merge) -> Writer:
+    """The dataset's new content: its old bytes as they are, then the new rows."""
+    def write(stream: BinaryIO) -> None:
+        if not dataset.exists():
+            stream.write(merged.merged.to_csv(index=False).encode())
+            return
+        with dataset.open("rb") as old:
+            shutil.copyfileobj(old, stream)
+        stream.write(merged.new_rows.to_csv(header=False, index=False).encode())
+    return write
+
+
+def _version(project: Project, use_case: UseCase, merged: Merge, source: Path,
+             recoveries: list[Recovery | None]) -> tuple[VersionRecord | None, int]:
+    """The new version and its number of new rows.
+
+    With every row held already, the version a recovery just completed for this very file, if any
+    (a re-landed file is then announced), else None.
+    """
+    if not merged.new_rows.empty:
+        return version_data(project, use_case, merged, source), len(merged.new_rows)
+    digest = sha256_of(source)
+    for recovery in recoveries:
+        if (recovery is not None and recovery.completed is not None and recovery.intent.operation == "add"
+                and recovery.intent.source_sha256 == digest):
+            return recovery.completed, recovery.intent.new_rows
+    get_run_logger().warning(f"{source.name}: every row is already in the dataset; data version unchanged")
+    return None, 0
+
+
+def _validate_and_merge(project: Project, use_case: UseCase, source: Path,
+                        batch: pd.DataFrame) -> tuple[list[ValidationReport], Merge]:
+    """The batch alone, then merged with the dataset; a failure is quarantined and raised."""
+    reports = [validate(project, use_case, batch, "batch", str(source), BATCH_MIN_ROWS)]
+    if reports[0].success:
+        merged = merge(project, use_case, batch)
+        reports.append(validate(project, use_case, merged.merged, "merged", str(source),
+                                use_case.min_rows))
+    failed = next((r for r in reports if not r.success), None)
+    if failed:
+        reason = f"rejected: {failed.headline()}"
+        _reject(project, use_case, source, reason, failed)
+        raise ValidationFailedError(reason, failed)
+    return reports, merged
 
 
 def _reject(project: Project, use_case: UseCase, path: Path, reason: str,
@@ -110,7 +175,7 @@ def add_batch(use_case_name: str, path: str, project_root: str | None = None) ->
     project = Project.find(project_root)
     use_case = definitions.load(project, use_case_name)
     source = Path(path).resolve()
-    ensure_data(project)
+    recoveries = [ensure_data(project)]
     try:
         batch = read_batch(use_case, source)
     except BadInputError as exc:
@@ -120,31 +185,20 @@ def add_batch(use_case_name: str, path: str, project_root: str | None = None) ->
 
     project.state_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(project.lock_file):
-        reports = [validate(project, use_case, batch, "batch", str(source), BATCH_MIN_ROWS)]
-        if reports[0].success:
-            merged = merge(project, use_case, batch)
-            reports.append(validate(project, use_case, merged.merged, "merged", str(source),
-                                    use_case.min_rows))
-        failed = next((r for r in reports if not r.success), None)
-        if failed:
-            reason = f"rejected: {failed.headline()}"
-            _reject(project, use_case, source, reason, failed)
-            raise ValidationFailedError(reason, failed)
-        record = None
-        if merged.new_rows.empty:
-            get_run_logger().warning(f"{source.name}: every row is already in the dataset; "
-                                     "data version unchanged")
-        else:
-            record = version_data(project, use_case, merged, source)
-    return BatchAdded(use_case.name, str(source), record, len(merged.new_rows),
-                      merged.duplicates_dropped, reports)
+        # A command killed since ensure_data may have left a change half-made: merged rows must not
+        # build on it.
+        recoveries.append(recover_interrupted_change(project, lock_held=True))
+        reports, merged = _validate_and_merge(project, use_case, source, batch)
+        record, new_rows = _version(project, use_case, merged, source, recoveries)
+    return BatchAdded(use_case.name, str(source), record, new_rows, merged.duplicates_dropped, reports)
 
 
 # --- what the command line calls ------------------------------------------------------------
 
-def add(project: Project, use_case_name: str, path: Path, notify: Callable[[str], None]) -> BatchAdded:
+def add(project: Project, use_case_name: str, path: Path, notify: Notify) -> BatchAdded:
     """``mlops data add``: the ``add-batch`` flow on a Prefect API."""
     definitions.load(project, use_case_name)
+    recover_interrupted_change(project, notify)
     with runtime.prefect_api(runtime.DATA_MODULES, project.state_dir / "prefect-server.log", notify=notify):
         return add_batch(use_case_name, str(path), str(project.root))
 
@@ -153,19 +207,25 @@ def check_file(project: Project, use_case_name: str, path: Path) -> ValidationRe
     return validate_file(project, definitions.load(project, use_case_name), path)
 
 
-def pull(project: Project) -> tuple[str, bool]:
+def pull(project: Project, notify: Notify | None = None) -> tuple[str, bool]:
     """Restore ``data/``; returns the data version and whether ``dvc status`` is clean."""
+    recover_interrupted_change(project, notify)
     versions = DataVersions(project)
     version = versions.pull()
     return version, versions.is_clean()
 
 
-def checkout(project: Project, version: str) -> str:
-    return DataVersions(project).checkout(version)
+def checkout(project: Project, version: str, notify: Notify | None = None) -> str:
+    recover_interrupted_change(project, notify)
+    project.state_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(project.lock_file):
+        return DataVersions(project).checkout(version)
 
 
-def history(project: Project, use_case_name: str) -> tuple[list[VersionRecord], str | None]:
+def history(project: Project, use_case_name: str,
+            notify: Notify | None = None) -> tuple[list[VersionRecord], str | None]:
     """The data versions that changed the use case's dataset, oldest first, and the current one."""
     name = definitions.load(project, use_case_name).name
+    recover_interrupted_change(project, notify)
     versions = DataVersions(project)
     return [r for r in versions.history() if name in r.use_cases], versions.current()

@@ -7,6 +7,7 @@ Wiring only: the steps are in ``pipelines.nodes``, the MLflow calls in the track
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,11 +16,13 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from threadpoolctl import threadpool_limits
 
-from models.promotion import Decision
+from models import interrupt
+from models.promotion import DECISION_TAG, PENDING, Decision
 from pipelines.adapters import concurrency
 from pipelines.adapters.registry import Registry
-from pipelines.adapters.tracker import TAG_CANDIDATE, TAG_FAMILY, Tracker
-from pipelines.config.errors import MlopsError
+from pipelines.adapters.tracker import FAILED, KILLED, TAG_CANDIDATE, TAG_FAMILY, TAG_FOUND_DEAD, Tracker
+from pipelines.config import failpoints
+from pipelines.config.errors import MlopsError, ServiceError
 from pipelines.config.project import Project
 from pipelines.config.usecase import UseCase
 from pipelines.nodes import drift, reporting, training
@@ -64,6 +67,7 @@ def prepare_data(use_case: UseCase, frame: pd.DataFrame) -> Prepared:
 @task(name="train candidate", task_run_name="train {name}", cache_policy=NO_CACHE)
 def train_candidate(use_case: UseCase, name: str, data: Prepared) -> CandidateOutcome:
     logger = get_run_logger()
+    failpoints.hit("cycle.train_candidate")
     # OpenMP thread counts are per calling thread, so each training thread sets its own.
     with threadpool_limits(limits=concurrency.thread_limits()):
         outcome = training.train(use_case, name, data, progress=logger.info)
@@ -80,14 +84,23 @@ def evaluate_baselines(use_case: UseCase, data: Prepared) -> dict[str, Any]:
 @task(name="score champion", cache_policy=NO_CACHE)
 def score_champion(use_case: UseCase, project: Project, data: Prepared) -> ChampionScore:
     """The current champion on this cycle's holdout; an unscorable one blocks promotion, not the cycle."""
-    registry = Registry(project)
+    return _score_champion(use_case, Registry(project), data)
+
+
+def _score_champion(use_case: UseCase, registry: Registry, data: Prepared,
+                    scored: ChampionScore | None = None) -> ChampionScore:
+    """The champion now; ``scored`` is reused when it is still the same version."""
     champion = registry.champion(use_case.registered_model)
     if champion is None:
         return ChampionScore()
     version = str(champion.version)
+    if scored is not None and scored.version == version:
+        return scored
     try:
         model = registry.load_model(use_case.registered_model, version)
         return ChampionScore(version, training.evaluate_champion(use_case, version, model, data))
+    except ServiceError:
+        raise
     except Exception as exc:  # noqa: BLE001 - recorded in the decision; a person decides then
         get_run_logger().warning(f"champion v{version} could not be scored: {exc}")
         return ChampionScore(version, error=f"{type(exc).__name__}: {exc}")
@@ -107,7 +120,8 @@ def log_candidate(use_case: UseCase, project: Project, cycle: CycleRun, outcome:
 def register_best(use_case: UseCase, project: Project, best: CandidateOutcome, cycle: CycleRun,
                   data: Prepared, data_version: str) -> str:
     """A new version of the use case's model, alias challenger, with the training data's drift profile."""
-    tags = reporting.version_tags(use_case, best, cycle.tags, cycle.run_id, TAG_FAMILY, TAG_CANDIDATE)
+    tags = {**reporting.version_tags(use_case, best, cycle.tags, cycle.run_id, TAG_FAMILY, TAG_CANDIDATE),
+            DECISION_TAG: PENDING}
     description = (f"{best.name} trained on data version {data_version}; best cv {use_case.primary_metric} "
                    f"of {len(use_case.candidates)} candidates.")
     _log_drift_reference(use_case, project, best.run_id, data)
@@ -127,16 +141,37 @@ def _log_drift_reference(use_case: UseCase, project: Project, run_id: str | None
         get_run_logger().warning(f"no drift reference logged for run {run_id}: {exc}")
 
 
-@task(name="record decision", cache_policy=NO_CACHE)
-def record_decision(use_case: UseCase, project: Project, cycle: CycleRun, version: str,
-                    decision: Decision) -> None:
-    """The decision on the version and the cycle's run; ``champion`` moves last, and only if earned."""
+@task(name="decide", cache_policy=NO_CACHE)
+def decide(use_case: UseCase, project: Project, cycle: CycleRun, version: str, best: CandidateOutcome,
+           baselines: dict[str, Any], scored: ChampionScore,
+           data: Prepared) -> tuple[Decision, ChampionScore]:
+    """Judge the challenger against the champion as it is now, and record the decision as pending.
+
+    Call under the decision lock: a champion set by a concurrent cycle since this one scored
+    the champion is scored afresh on this cycle's holdout, so the decision is never taken
+    against a stale champion.
+    """
     registry = Registry(project)
-    registry.tag_version(use_case.registered_model, version, decision.tags())
-    registry.tracker.set_tags(cycle.run_id, decision.tags())
+    champion = _score_champion(use_case, registry, data, scored)
+    if champion.version != scored.version:
+        get_run_logger().info(f"{use_case.registered_model}: champion is now v{champion.version} "
+                              f"(was {scored.version or 'none'} when this cycle began); judged against it")
+    decision = training.promotion(use_case, best, baselines, champion)
+    registry.tag_version(use_case.registered_model, version, decision.pending_tags())
+    registry.tracker.set_tags(cycle.run_id, decision.pending_tags())
+    return decision, champion
+
+
+@task(name="carry out decision", cache_policy=NO_CACHE)
+def carry_out(use_case: UseCase, project: Project, cycle: CycleRun, version: str, decision: Decision) -> None:
+    """``champion`` moves (if earned) before the decision is marked done, so ``pending`` never lies."""
+    registry = Registry(project)
     if decision.promote:
         registry.set_champion(use_case.registered_model, version, decision.reason,
                               actor=f"mlops run (cycle {cycle.run_id})")
+        failpoints.hit("cycle.champion_moved")
+    registry.tag_version(use_case.registered_model, version, {DECISION_TAG: decision.outcome})
+    registry.tracker.set_tags(cycle.run_id, {DECISION_TAG: decision.outcome})
     get_run_logger().info(f"{use_case.registered_model} v{version}: {decision.reason}")
 
 
@@ -163,35 +198,64 @@ def train_and_register(use_case: UseCase, project: Project, frame: pd.DataFrame,
     """Everything after validation and versioning; call inside a Prefect flow."""
     tracker = Tracker(project)
     experiment_id = tracker.experiment_id(use_case.experiment)
+    close_dead_cycles(use_case, project, experiment_id)
     tags = tracker.lineage_tags(use_case.name, data_version, validation)
     cycle = CycleRun(experiment_id, tracker.start_cycle(experiment_id, tags, trigger), tags)
     get_run_logger().info(f"MLflow run {cycle.run_id} in experiment '{use_case.experiment}' ({tracker.uri})")
     try:
         outcome = _train_decide_report(use_case, project, cycle, frame, data_version)
-    except BaseException:
-        tracker.finish(cycle.run_id, succeeded=False)
+    except BaseException as exc:
+        _close_stopped_cycle(use_case, project, cycle, exc)
         raise
-    tracker.finish(cycle.run_id, succeeded=True)
+    tracker.finish(cycle.run_id)
     champion = Registry(project).champion(use_case.registered_model)
     outcome.champion = str(champion.version) if champion else None
     return outcome
 
 
+def close_dead_cycles(use_case: UseCase, project: Project, experiment_id: str) -> None:
+    """Runs and pending decisions that a killed cycle of this use case left behind, put right."""
+    registry = Registry(project)
+    closed = registry.tracker.close_dead_runs(experiment_id)
+    if not closed:
+        return
+    logger = get_run_logger()
+    logger.warning(f"{use_case.name}: closed {len(closed)} run(s) of a stopped cycle as KILLED "
+                   f"(tag {TAG_FOUND_DEAD})")
+    for line in registry.settle_pending(use_case.registered_model, set(closed)):
+        logger.warning(line)
+
+
+def _close_stopped_cycle(use_case: UseCase, project: Project, cycle: CycleRun, error: BaseException) -> None:
+    """The cycle's run ends KILLED when the command was stopped, FAILED otherwise; a pending decision
+    says what became of it. Nothing is raised here: the original error is what the user needs."""
+    stopped = not isinstance(error, Exception) or interrupt.requested()
+    with contextlib.suppress(Exception):
+        registry = Registry(project)
+        registry.tracker.finish(cycle.run_id, KILLED if stopped else FAILED)
+        registry.settle_pending(use_case.registered_model, {cycle.run_id})
+
+
 def _train_decide_report(use_case: UseCase, project: Project, cycle: CycleRun, frame: pd.DataFrame,
                          data_version: str) -> TrainingOutcome:
     data = prepare_data(use_case, frame)
-    outcomes, baselines, champion = _train_all(use_case, project, cycle, data, data_version)
+    outcomes, baselines, scored = _train_all(use_case, project, cycle, data, data_version)
     trained = [o for o in outcomes if o.evaluation is not None]
     if not trained:
         errors = "; ".join(f"{o.name}: {o.error}" for o in outcomes)
         raise TrainingError(f"{use_case.name}: every candidate failed ({errors})")
     best = training.choose_best(use_case, trained)
-    decision = training.promotion(use_case, best, baselines, champion)
     version = register_best(use_case, project, best, cycle, data, data_version)
-    record_decision(use_case, project, cycle, version, decision)
-    rows = reporting.entries(use_case, outcomes, best.name, version, decision, baselines, champion)
-    content = reporting.cycle_report(use_case, rows, outcomes, baselines, champion, data, decision)
-    text = report(use_case, project, cycle, content, data.plan.description, decision)
+    failpoints.hit("cycle.registered")
+    with concurrency.decision_lock(project, use_case.registered_model):
+        decision, champion = decide(use_case, project, cycle, version, best, baselines, scored, data)
+        failpoints.hit("cycle.decided")
+        rows = reporting.entries(use_case, outcomes, best.name, version, decision, baselines, champion)
+        content = reporting.cycle_report(use_case, rows, outcomes, baselines, champion, data, decision)
+        text = report(use_case, project, cycle, content, data.plan.description, decision)
+        failpoints.hit("cycle.reported")
+        carry_out(use_case, project, cycle, version, decision)
+    failpoints.hit("cycle.carried_out")
     return TrainingOutcome(use_case.name, use_case.experiment, cycle.run_id, use_case.registered_model,
                            version, decision, None, text, [o.name for o in outcomes if o.evaluation is None])
 

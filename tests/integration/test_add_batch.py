@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from pipelines.adapters.dvc import DataVersions
+from pipelines.adapters.intent import IntentLog
 from pipelines.config.errors import BadInputError, UseCaseError, ValidationFailedError
 from pipelines.flows.data import add_batch
 from tests.conftest import git
+from tests.faults import harness
 from tests.integration.batches import (
     MARKETING_SPOILERS,
     STOCK_BATCH,
@@ -56,6 +60,17 @@ def test_valid_batch_becomes_a_new_pushed_version(project, tmp_path):
     assert (project.root / ".dvc" / "storage" / "files" / "md5" / md5[:2] / md5[2:]).is_file()
     assert [r.source for r in versions.history()][-1] == "bars.csv"
     assert "data.dvc" in git(project.root, "diff", "--cached", "--name-only")  # autostaged
+
+
+def test_the_dataset_is_replaced_whole_never_written_in_place(project, tmp_path):
+    # A reader that opened the dataset before the add reads the old bytes to the end, whole.
+    dataset = project.data_dir / "stock.csv"
+    old = dataset.read_bytes()
+    with dataset.open("rb") as reader:
+        add_batch("stock", str(write(STOCK_BATCH, tmp_path / "bars.csv")), str(project.root))
+        assert reader.read() == old
+    assert dataset.read_bytes().startswith(old) and len(dataset.read_bytes()) > len(old)
+    assert not IntentLog(project).pending()
 
 
 def test_resubmitting_the_same_batch_changes_nothing(project, tmp_path):
@@ -155,3 +170,27 @@ def test_failed_push_restores_data_and_pointer(project, tmp_path):
     with pytest.raises(VersioningError, match="dvc push"):
         add_batch("stock", str(write(STOCK_BATCH, tmp_path / "bars.csv")), str(project.root))
     assert fingerprint(project) == before
+    assert not IntentLog(project).pending()
+
+
+@pytest.mark.slow
+def test_two_concurrent_adds_both_land_one_after_the_other(project, tmp_path, prefect_server):
+    apples = write(STOCK_BATCH[STOCK_BATCH.Ticker == "AAPL"], tmp_path / "apples.csv")
+    ibm = write(STOCK_BATCH[STOCK_BATCH.Ticker == "IBM"], tmp_path / "ibm.csv")
+    try:
+        processes = [harness.start(project.root, "data", "add", "--use-case", "stock", str(path),
+                                   PREFECT_API_URL=prefect_server) for path in (apples, ibm)]
+        errors = [process.communicate(timeout=300)[1] for process in processes]
+        assert [process.returncode for process in processes] == [0, 0], errors
+        versions = DataVersions(project)
+        ledger = versions.history()
+        assert sorted(r.source for r in ledger[-2:]) == ["apples.csv", "ibm.csv"]
+        assert ledger[-1].version == versions.current() and ledger[-1].rows["stock"] == 12154 + 3
+        assert versions.is_clean()
+        done = subprocess.run([sys.executable, "-m", "dvc", "status", "--json", "-c", "-r", "local",
+                               "data.dvc"], cwd=project.root, capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == "{}"  # the default remote holds the final version
+        stock = pd.read_csv(project.data_dir / "stock.csv")
+        assert len(stock.merge(STOCK_BATCH[["Ticker", "Date"]], on=["Ticker", "Date"])) == 3
+    finally:
+        harness.kill_leftovers(project.root)

@@ -88,3 +88,12 @@ def test_the_decision_is_recorded_as_tags():
     }
     kept = decide(AUC, 0.0, 0.6, None, None, {"base_rate": 0.7}).tags()
     assert kept["promotion.decision"] == "kept champion" and kept["promotion.champion_version"] == "none"
+
+
+def test_a_decision_is_pending_until_carried_out():
+    decision = decide(get_metric("classification", "roc_auc"), 0.002, 0.8, None, None, {"base_rate": 0.5})
+    pending = decision.pending_tags()
+    assert pending["promotion.decision"] == "pending" and pending["promotion.intended"] == "promoted"
+    assert decision.tags()["promotion.decision"] == "promoted"
+    assert {k: v for k, v in pending.items() if k not in ("promotion.decision", "promotion.intended")} == {
+        k: v for k, v in decision.tags().items() if k != "promotion.decision"}
