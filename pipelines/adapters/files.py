@@ -4,15 +4,16 @@ rejected file in quarantine with its report, writing an output whole or not at a
 from __future__ import annotations
 
 import gzip
+import io
 import json
-import os
 import shutil
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 
+from pipelines.adapters.intent import replace_file
 from pipelines.config.errors import BadInputError
 from pipelines.config.project import Project
 from pipelines.config.usecase import UseCase
@@ -118,15 +119,11 @@ def quarantine(project: Project, use_case: str, source: Path, reason: str,
 
 def write_atomically(table: pd.DataFrame, path: Path) -> None:
     """Write ``table`` as CSV so that ``path`` is either absent, the old file, or the whole new one."""
+    def write(stream: BinaryIO) -> None:
+        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+        table.to_csv(text, index=False)
+        text.flush()
+        text.detach()
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Named by hand rather than with mkstemp, whose owner-only mode the renamed file would keep.
-    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with temporary.open("x", newline="") as stream:
-            table.to_csv(stream, index=False)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    replace_file(path, write, path.parent)

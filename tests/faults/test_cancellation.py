@@ -92,7 +92,6 @@ def test_a_network_stops_before_its_next_epoch(stop_afterwards_forgotten):
 
 @pytest.mark.parametrize(("signum", "status", "name"), [
     pytest.param(signal.SIGTERM, 143, "SIGTERM", marks=SLOW),
-    pytest.param(signal.SIGINT, 130, "SIGINT", marks=SLOW),
 ])
 def test_a_signal_stops_a_cycle_with_a_stuck_fit_within_seconds(project, tmp_path, signum, status, name):
     root = project.root
