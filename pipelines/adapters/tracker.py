@@ -138,9 +138,6 @@ class Tracker:
             closed.append(run.info.run_id)
         return closed
 
-    def cycle_tags(self, run_id: str) -> dict[str, str]:
-        return dict(self.client.get_run(run_id).data.tags)
-
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, value)

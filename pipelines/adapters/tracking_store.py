@@ -33,7 +33,9 @@ _UNREACHABLE = ("max retries exceeded", "connection refused", "failed to establi
 _READ_ONLY = ("readonly database", "read-only file system", "unable to open database file",
               "[errno 13] permission denied", "disk i/o error")
 
-_down: dict[str, ServiceError] = {}
+# A store found down, and until when later calls fail at once rather than retry again; the memory
+# expires so that a long-lived process (`mlops serve`) uses the store again once it is back.
+_down: dict[str, tuple[ServiceError, float]] = {}
 
 
 def describe(uri: str) -> str:
@@ -100,20 +102,33 @@ def _short(error: BaseException) -> str:
 @contextlib.contextmanager
 def service_errors(uri: str) -> Iterator[None]:
     """Turn a down or read-only store into a ``ServiceError``; once down, stay down for this command."""
-    if uri in _down:
-        raise _down[uri]
+    _raise_if_known_down(uri)
     try:
         yield
     except Exception as exc:
         error = as_service_error(uri, exc)
         if error is None:
             raise
-        _down[uri] = error
+        _remember_down(uri, error)
         raise error from exc
 
 
+def _remember_down(uri: str, error: ServiceError) -> None:
+    _down[uri] = (error, time.monotonic() + Settings.load().service_timeout)
+
+
+def _raise_if_known_down(uri: str) -> None:
+    known = _down.get(uri)
+    if known is None:
+        return
+    error, until = known
+    if time.monotonic() < until:
+        raise error
+    del _down[uri]
+
+
 def forget_failures() -> None:
-    """For a long-lived process (``mlops serve``): try a store that was down again."""
+    """Try a store that was down again at once (tests)."""
     _down.clear()
 
 
@@ -163,8 +178,7 @@ def first_use(uri: str) -> Iterator[None]:
 
 def check_available(uri: str, timeout: float | None = None) -> None:
     """Fail with one line unless the store answers (a server) or can be written (a local store)."""
-    if uri in _down:
-        raise _down[uri]
+    _raise_if_known_down(uri)
     if uri.startswith(("http://", "https://")):
         _check_server(uri, Settings.load().service_timeout if timeout is None else timeout)
     elif uri.startswith("sqlite:"):
@@ -187,7 +201,7 @@ def _check_server(uri: str, timeout: float) -> None:
         if time.monotonic() + delay > deadline:
             error = ServiceError(f"{describe(uri)} is unreachable ({reason}; retried for "
                                  f"{timeout:g} s, MLOPS_SERVICE_TIMEOUT)")
-            _down[uri] = error
+            _remember_down(uri, error)
             raise error
         time.sleep(delay)
         delay = min(delay * 2, 5.0)
@@ -213,7 +227,7 @@ def _check_sqlite(uri: str) -> None:
             probe.unlink()
     except (sqlite3.Error, OSError) as exc:
         error = ServiceError(f"the MLflow store is read-only or cannot be opened ({path}: {exc})")
-        _down[uri] = error
+        _remember_down(uri, error)
         raise error from None
 
 

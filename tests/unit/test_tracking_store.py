@@ -69,3 +69,14 @@ def test_an_unanswering_server_is_retried_within_the_timeout():
     with pytest.raises(ServiceError, match="unreachable"):
         tracking_store.check_available(f"http://127.0.0.1:{free_port()}", timeout=1.5)
     assert time.monotonic() - started < 10
+
+
+def test_a_store_found_down_is_tried_again_once_the_timeout_has_passed(monkeypatch):
+    import time
+
+    monkeypatch.setenv("MLOPS_SERVICE_TIMEOUT", "0.2")
+    with pytest.raises(ServiceError), tracking_store.service_errors("http://h"):
+        raise ConnectionRefusedError("Connection refused")
+    time.sleep(0.3)
+    with tracking_store.service_errors("http://h"):
+        pass
