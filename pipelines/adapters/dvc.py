@@ -27,6 +27,7 @@ from pipelines.adapters.intent import STAGES, DataIntent, IntentLog, Writer, rep
 from pipelines.config import failpoints
 from pipelines.config.errors import VersioningError
 from pipelines.config.project import Project
+from pipelines.config.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,21 @@ def _dvc_env() -> dict[str, str]:
     return os.environ | {"DVC_NO_ANALYTICS": "true"}
 
 
+ENV_REMOTE = "env"
+"""The remote MLOPS_DVC_REMOTE names, kept in the clone's git-ignored .dvc/config.local."""
+
+
 class DataVersions:
     """Versions of the project's ``data/`` folder."""
 
     def __init__(self, project: Project) -> None:
         self.project = project
+        self._remote_configured = False
 
     def _dvc(self, *args: str) -> subprocess.CompletedProcess[str]:
+        if not self._remote_configured:
+            self._remote_configured = True
+            self._configure_env_remote()
         return subprocess.run(
             [sys.executable, "-m", "dvc", *args],
             cwd=self.project.root, env=_dvc_env(), capture_output=True, text=True, check=False,
@@ -71,8 +80,32 @@ class DataVersions:
     def _dvc_or_fail(self, *args: str) -> str:
         done = self._dvc(*args)
         if done.returncode != 0:
-            raise VersioningError(f"dvc {' '.join(args)} failed: {_last_line(done)}")
+            raise VersioningError(f"dvc {' '.join(args)} failed: {last_line(done)}")
         return done.stdout
+
+    def _configure_env_remote(self) -> None:
+        """Make ``.dvc/config.local`` agree with MLOPS_DVC_REMOTE: the default remote while it is
+        set, gone once it is not. DVC is only asked when the file says otherwise."""
+        settings = Settings.load()
+        local = self.project.root / ".dvc" / "config.local"
+        text = local.read_text() if local.exists() else ""
+        declared = f'remote "{ENV_REMOTE}"' in text
+        if settings.dvc_remote is None:
+            if declared:
+                self._dvc_or_fail("remote", "remove", "--local", ENV_REMOTE)
+            return
+        wanted = [f"url = {settings.dvc_remote}", f"remote = {ENV_REMOTE}"]
+        if settings.dvc_endpoint_url:
+            wanted.append(f"endpointurl = {settings.dvc_endpoint_url}")
+        if declared and all(line in text for line in wanted) and \
+                (settings.dvc_endpoint_url or "endpointurl" not in text):
+            return
+        if declared:
+            self._dvc_or_fail("remote", "remove", "--local", ENV_REMOTE)
+        self._dvc_or_fail("remote", "add", "--local", "--default", ENV_REMOTE, settings.dvc_remote)
+        if settings.dvc_endpoint_url:
+            self._dvc_or_fail("remote", "modify", "--local", ENV_REMOTE, "endpointurl",
+                              settings.dvc_endpoint_url)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -107,6 +140,10 @@ class DataVersions:
         default = self._dvc("remote", "default").stdout.strip()
         return sorted(names, key=lambda name: name != default)
 
+    def remote_url(self, remote: str) -> str:
+        done = self._dvc("config", f"remote.{remote}.url")
+        return done.stdout.strip() if done.returncode == 0 else "?"
+
     # --- writing ------------------------------------------------------------------------
 
     def pull(self) -> str:
@@ -119,7 +156,7 @@ class DataVersions:
             done = self._dvc("pull", "--remote", remote, "data.dvc")
             if done.returncode == 0:
                 return version
-            reasons.append(f"{remote}: {_last_line(done)}")
+            reasons.append(f"{remote}: {last_line(done)}")
         raise VersioningError(f"data version {version} is on no remote ({'; '.join(reasons)})")
 
     def checkout(self, version: str) -> str:
@@ -280,7 +317,7 @@ class Recovery:
         return f"recovered an interrupted {self.intent.describe()}: {outcome}"
 
 
-def _last_line(done: subprocess.CompletedProcess[str]) -> str:
+def last_line(done: subprocess.CompletedProcess[str]) -> str:
     lines = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
     useful = [line for line in lines if line.startswith("ERROR")] or lines
     return useful[-1].removeprefix("ERROR: ") if useful else f"exit code {done.returncode}"

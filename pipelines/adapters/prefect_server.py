@@ -85,6 +85,10 @@ class TemporaryPrefectServer:
     def ui_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def health_url(self) -> str:
+        return f"{self.api_url}/health"
+
     def starting_message(self) -> str:
         return f"temporary Prefect server on {self.api_url} (set PREFECT_API_URL to use your own)"
 
@@ -110,8 +114,9 @@ class TemporaryPrefectServer:
             raise PrefectServerError(f"port {self.port} on {self.host} is taken; choose another "
                                      "or point PREFECT_API_URL at the server that holds it")
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **self._environment()}
+        env = dict(os.environ)
         env.pop("PREFECT_API_URL", None)
+        env.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", **self._environment()})
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
                 self._command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -142,7 +147,7 @@ class TemporaryPrefectServer:
                 raise PrefectServerError(f"the {self.kind} exited during start-up; "
                                          f"its log: {self.log_file}\n{self._log_tail()}")
             try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
+                with urllib.request.urlopen(self.health_url, timeout=2) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):

@@ -8,11 +8,13 @@ what ``rollback`` walks back through, and is explained on the version itself.
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from models.promotion import DECISION_TAG, INTENDED_TAG, INTERRUPTED, PENDING, PROMOTED
-from pipelines.adapters import tracking_store
+from pipelines.adapters import integrity, tracking_store
 from pipelines.adapters.tracker import Tracker, quiet_pickle_warning
 from pipelines.config.errors import MlopsError
 from pipelines.config.project import Project
@@ -31,6 +33,13 @@ class RegistryError(MlopsError):
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def logged_model_id(model_uri: str) -> str | None:
+    """``m-...`` of a ``models:/m-...`` URI of a logged model; None for any other source."""
+    if model_uri.startswith("models:/m-"):
+        return model_uri.removeprefix("models:/").split("/")[0]
+    return None
 
 
 def parse_reference(reference: str) -> tuple[str, str]:
@@ -130,12 +139,20 @@ class Registry:
             return []
 
     def load_model(self, name: str, version: str) -> Any:
-        """The fitted pipeline of ``name`` version ``version``."""
+        """The fitted pipeline of ``name`` version ``version``, once its files match their fingerprint.
+
+        Versions registered before fingerprints were recorded carry none and load unchecked.
+        """
+        import mlflow.artifacts
         import mlflow.sklearn
 
+        recorded = self.version(name, version).tags.get(integrity.DIGEST_TAG)
         quiet_pickle_warning()
-        with tracking_store.service_errors(self.tracker.uri):
-            return mlflow.sklearn.load_model(f"models:/{name}/{version}")
+        with tempfile.TemporaryDirectory(prefix="mlops-model-") as folder, \
+                tracking_store.service_errors(self.tracker.uri):
+            local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=folder))
+            integrity.verify(local, recorded, f"model {name} v{version}")
+            return mlflow.sklearn.load_model(str(local))
 
     def champion_document(self, name: str, path: str) -> tuple[str | None, dict[str, Any] | None]:
         """(champion version, a JSON artifact of its run); Nones when there is no champion or artifact."""
@@ -147,7 +164,8 @@ class Registry:
     # --- writing ----------------------------------------------------------------------------
 
     def register(self, name: str, model_uri: str, run_id: str, tags: dict[str, str], description: str) -> Any:
-        """A new version of ``name`` (created on first use) from a logged model, aliased challenger."""
+        """A new version of ``name`` (created on first use) from a logged model, aliased challenger,
+        with the fingerprint of its files."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -155,10 +173,21 @@ class Registry:
         except MlflowException:
             self.client.create_registered_model(
                 name, description=f"Champion/challenger models of use case '{tags.get('use_case', name)}'.")
+        tags = {**tags, integrity.DIGEST_TAG: self._digest(model_uri)}
+        # A server checks that the source belongs to the logged model named by its id.
         version = self.client.create_model_version(name, model_uri, run_id=run_id, tags=tags,
-                                                   description=description)
+                                                   description=description,
+                                                   model_id=logged_model_id(model_uri))
         self.client.set_registered_model_alias(name, CHALLENGER, str(version.version))
         return version
+
+    def _digest(self, model_uri: str) -> str:
+        import mlflow.artifacts
+
+        with tempfile.TemporaryDirectory(prefix="mlops-model-") as folder, \
+                tracking_store.service_errors(self.tracker.uri):
+            local = mlflow.artifacts.download_artifacts(model_uri, dst_path=folder)
+            return integrity.folder_digest(Path(local))
 
     def tag_version(self, name: str, version: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():

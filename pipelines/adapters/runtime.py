@@ -51,6 +51,9 @@ def prefect_api(modules: Iterable[str], log_file: Path,
     # The environment first; else a Prefect profile's own setting, as any Prefect client reads it.
     configured = Settings.load().prefect_api_url or PREFECT_API_URL.value()
     if configured:
+        from pipelines.adapters import prefect_api
+
+        prefect_api.check(configured)
         notify(f"Prefect API: {configured}")
         _import(modules)
         yield configured

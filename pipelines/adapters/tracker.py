@@ -10,6 +10,7 @@ import contextlib
 import functools
 import logging
 import math
+import os
 import re
 import time
 import warnings
@@ -39,6 +40,11 @@ TAG_CANDIDATE = "candidate"
 TAG_FAMILY = "candidate_family"
 TAG_ROLE = "run_role"
 TAG_FOUND_DEAD = "found_dead"
+# Without a kind the MLflow UI guesses, and may open on its generative-AI overview.
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+NOTE_TAG = "mlflow.note.content"
+# The MLflow 3 UI picks its view from this query parameter (default: its generative-AI view).
+TRAINING_VIEW = "workflowType=machine_learning"
 # Statuses a run ends with: KILLED when the command was stopped or its process found dead.
 FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
 
@@ -64,6 +70,11 @@ def client_for(uri: str) -> Any:
 
     tracking_store.bound_client_retries()
     tracking_store.quiet_reraised_errors()
+    # MLflow prints a "View run at" line per run against a server; the command reports its own.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # "Waiting up to 300 seconds for model version to finish creation", once per registration.
+    logging.getLogger("mlflow.store.model_registry.abstract_store").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return _cached_client(uri)
@@ -93,16 +104,45 @@ class Tracker:
         """One line and exit code 3, before any work, when the store is down or read-only."""
         tracking_store.check_available(self.uri)
 
-    def experiment_id(self, name: str) -> str:
-        """The experiment's id, creating it on first use (artifacts under the project for a local store)."""
+    def experiment_id(self, name: str, description: str = "") -> str:
+        """The experiment's id, creating it on first use (artifacts under the project for a local store).
+
+        Resolved once per cycle and passed on by id: two processes creating one experiment at once
+        on a server with auth would otherwise see the loser refused (403) rather than the winner's.
+        """
+        from mlflow.exceptions import MlflowException
+
         existing = self.client.get_experiment_by_name(name)
-        if existing is not None:
-            if existing.lifecycle_stage == "deleted":
-                raise TrackingError(f"MLflow experiment '{name}' is deleted; restore it in the MLflow UI or "
-                                    "with `mlflow experiments restore`, or rename the use case's experiment")
-            return existing.experiment_id
-        location = (self.project.root / ARTIFACTS_DIR / name).as_uri() if is_local_store(self.uri) else None
-        return self.client.create_experiment(name, artifact_location=location)
+        if existing is None:
+            local = is_local_store(self.uri)
+            location = (self.project.root / ARTIFACTS_DIR / name).as_uri() if local else None
+            try:
+                return self.client.create_experiment(name, artifact_location=location,
+                                                     tags=experiment_tags(description))
+            except (MlflowException, MlopsError):
+                # Created meanwhile by another process: refused as existing, or (auth) as not ours.
+                existing = self.client.get_experiment_by_name(name)
+                if existing is None:
+                    raise
+        if existing.lifecycle_stage == "deleted":
+            raise TrackingError(f"MLflow experiment '{name}' is deleted; restore it in the MLflow UI or "
+                                "with `mlflow experiments restore`, or rename the use case's experiment")
+        self._complete_tags(existing, experiment_tags(description))
+        return existing.experiment_id
+
+    def _complete_tags(self, experiment: Any, wanted: dict[str, str]) -> None:
+        """Tags an older experiment lacks; a user's own kind or note is left alone."""
+        for key, value in wanted.items():
+            if key not in experiment.tags:
+                with contextlib.suppress(MlopsError):  # a reader may not tag; the tags are cosmetic
+                    self.client.set_experiment_tag(experiment.experiment_id, key, value)
+
+    def run_url(self, experiment_id: str, run_id: str) -> str | None:
+        """The run's page in the UI of a tracking server (None for a local store), opened in the
+        UI's model-training view: without ``workflowType`` MLflow 3 shows its generative-AI one."""
+        if not self.uri.startswith(("http://", "https://")):
+            return None
+        return f"{self.uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?{TRAINING_VIEW}"
 
     def lineage_tags(self, use_case: str, data_version: str, validation: str) -> dict[str, str]:
         state = git.state(self.project)
@@ -262,6 +302,14 @@ class Tracker:
             self.client.log_dict(run_id, document, path)
         self.client.set_terminated(run_id, status="FINISHED")
         return run_id
+
+
+def experiment_tags(description: str) -> dict[str, str]:
+    """The MLflow UI opens the experiment on its training runs, with the use case's description."""
+    tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+    if description:
+        tags[NOTE_TAG] = description
+    return tags
 
 
 def finite(values: dict[str, float | None]) -> dict[str, float]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pipelines.config.errors import ServiceError
+from pipelines.config.errors import AuthenticationError, MlopsError, PermissionDeniedError, ServiceError
 from pipelines.config.settings import Settings
 
 # What MLflow and its HTTP and database layers say when the store cannot be used at all, as
@@ -77,10 +77,16 @@ def bound_client_retries() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(5, int(timeout))))
 
 
-def as_service_error(uri: str, error: BaseException) -> ServiceError | None:
-    """The one-line error for a store that is down or read-only; None for any other failure."""
-    if isinstance(error, ServiceError):
+def as_service_error(uri: str, error: BaseException) -> MlopsError | None:
+    """The one-line error for a store that is down, read-only or refuses the user; None for any
+    other failure."""
+    if isinstance(error, MlopsError):
         return error
+    code = getattr(error, "error_code", None)
+    if code == "UNAUTHENTICATED":
+        return credentials_refused(uri)
+    if code == "PERMISSION_DENIED":
+        return permission_denied(uri)
     text = f"{type(error).__name__}: {error}"
     for cause in (error.__cause__, error.__context__):
         if cause is not None:
@@ -92,6 +98,19 @@ def as_service_error(uri: str, error: BaseException) -> ServiceError | None:
     if any(marker in lowered for marker in _UNREACHABLE) or isinstance(error, ConnectionError):
         return ServiceError(f"{describe(uri)} is unreachable ({_short(error)})")
     return None
+
+
+def credentials_refused(uri: str) -> AuthenticationError:
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    given = f"user '{user}' with MLFLOW_TRACKING_PASSWORD" if user else "no MLFLOW_TRACKING_USERNAME"
+    return AuthenticationError(f"{describe(uri)} refused the credentials ({given}): set "
+                               "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD of an MLflow user")
+
+
+def permission_denied(uri: str) -> PermissionDeniedError:
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME", "anonymous")
+    return PermissionDeniedError(f"{describe(uri)}: user '{user}' may not do this (permission denied); "
+                                 "ask an MLflow admin for EDIT or MANAGE on the experiment or model")
 
 
 def _short(error: BaseException) -> str:
@@ -109,7 +128,8 @@ def service_errors(uri: str) -> Iterator[None]:
         error = as_service_error(uri, exc)
         if error is None:
             raise
-        _remember_down(uri, error)
+        if type(error) is ServiceError:
+            _remember_down(uri, error)
         raise error from exc
 
 
@@ -191,6 +211,7 @@ def _check_server(uri: str, timeout: float) -> None:
     while True:
         try:
             with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=min(10.0, timeout)):
+                _check_credentials(uri, timeout)
                 return
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403, 404):
@@ -205,6 +226,25 @@ def _check_server(uri: str, timeout: float) -> None:
             raise error
         time.sleep(delay)
         delay = min(delay * 2, 5.0)
+
+
+def _check_credentials(uri: str, timeout: float) -> None:
+    """A server with auth answers an authenticated read with 401 when the credentials are wrong."""
+    import base64
+
+    request = urllib.request.Request(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1")
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=min(10.0, timeout)):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            raise credentials_refused(uri) from None
+    except (urllib.error.URLError, OSError):
+        pass  # answered /health a moment ago: the client's own retries deal with a blip
 
 
 def _check_sqlite(uri: str) -> None:

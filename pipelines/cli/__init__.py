@@ -18,8 +18,8 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
-for command in (cycle.run, cycle.check, cycle.predict, cycle.serve, models.promote, models.rollback,
-                models.lineage, models.ui):
+for command in (cycle.run, cycle.check, cycle.predict, cycle.serve, cycle.deploy, cycle.doctor,
+                models.promote, models.rollback, models.lineage, models.ui):
     app.command(command.__name__)(command)
 
 

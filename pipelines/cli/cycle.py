@@ -1,4 +1,5 @@
-"""`mlops run`, `check`, `predict` and `serve`: cycles, definitions, predictions, retraining."""
+"""`mlops run`, `check`, `predict`, `serve`, `deploy` and `doctor`: cycles, definitions, predictions,
+retraining, and the services behind them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli.common import UseCaseOption, notify, project
+from pipelines.cli.common import UseCaseOption, notify, project, table
 
 
 def run(
@@ -79,3 +80,29 @@ def serve(
     if poll <= 0:
         raise typer.BadParameter("must be positive", param_hint="--poll")
     serve_retraining(project(), use_case, poll, host, port, notify)
+
+
+def deploy(use_case: UseCaseOption = "all") -> None:
+    """Register the retraining and prediction deployments on MLOPS_WORK_POOL, for its workers to run."""
+    from pipelines.flows.serve import deploy as deploy_on_pool
+
+    deploy_on_pool(project(), use_case, notify)
+
+
+def doctor() -> None:
+    """Check every backend in use: tracking, registry, artifacts, Prefect, DVC remote, Dask when set."""
+    from pipelines.flows.doctor import examine
+
+    found = examine(project())
+
+    def mark(value: bool | None) -> str:
+        return {True: "yes", False: "NO", None: "-"}[value]
+
+    table(("backend", "in use", "answers", "credentials", "version"),
+          [(p.backend, p.in_use, mark(p.answers), mark(p.credentials), p.version) for p in found])
+    problems = [p for p in found if not p.ok]
+    for probe in problems:
+        typer.echo(f"{probe.backend}: {probe.hint or 'does not answer'}")
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("all backends answer")

@@ -51,3 +51,13 @@ class ServiceError(MlopsError):
 
     exit_code = 3
 
+
+
+class AuthenticationError(ServiceError):
+    """A server refused the credentials, or none were given."""
+
+
+class PermissionDeniedError(MlopsError):
+    """The server knows the user, who may not do this."""
+
+    exit_code = 4

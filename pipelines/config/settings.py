@@ -32,6 +32,21 @@ class Settings(BaseSettings):
         None, validation_alias="PREFECT_API_URL",
         description="A running Prefect server's API; default: a temporary local server per "
                     "command (a full one with UI for `mlops serve`).")
+    dvc_remote: str | None = Field(
+        None, validation_alias="MLOPS_DVC_REMOTE",
+        description="URL of the DVC remote data versions are pushed to and pulled from first, e.g. "
+                    "s3://dvc/project (kept as remote 'env' in .dvc/config.local); credentials from "
+                    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; default: the remotes in .dvc/config.")
+    dvc_endpoint_url: str | None = Field(
+        None, validation_alias="MLOPS_DVC_ENDPOINT_URL",
+        description="Endpoint of an S3-compatible store for MLOPS_DVC_REMOTE (SeaweedFS, Ceph, ...).")
+    work_pool: str | None = Field(
+        None, validation_alias="MLOPS_WORK_POOL",
+        description="Prefect work pool whose workers run the deployments (`mlops deploy`, `mlops serve`); "
+                    "default: none, `mlops serve` runs them in its own process.")
+    dask_address: str | None = Field(
+        None, validation_alias="MLOPS_DASK_ADDRESS",
+        description="A Dask scheduler (tcp://host:8786) for `mlops doctor` to check; default: none.")
     max_workers: int = Field(
         2, ge=1, validation_alias="MLOPS_MAX_WORKERS",
         description="Candidates trained at once; each gets its share of the cores.")

@@ -51,6 +51,8 @@ class CycleOutcome:
             else f"no champion yet for {training.registered_model}",
             f"MLflow: experiment '{training.experiment}', run {training.parent_run_id}",
         ]
+        if training.run_url:
+            lines[-1] += f"\n  {training.run_url}"
         if training.failed:
             lines.append(f"failed candidates: {', '.join(training.failed)}")
         return "\n".join(lines)

@@ -20,6 +20,7 @@ from pipelines.adapters.tracker import (
     TAG_GIT_DIRTY,
     TAG_USE_CASE,
     TAG_VALIDATION,
+    TRAINING_VIEW,
     is_local_store,
     tracking_uri,
 )
@@ -130,7 +131,7 @@ def ui_command(project: Project, host: str, port: int) -> tuple[str, list[str] |
     """What `mlops ui` says, and the MLflow UI command for a local store (None for a server)."""
     uri = tracking_uri(project)
     if not is_local_store(uri):
-        return f"runs are tracked on {uri}; open it in a browser", None
+        return f"runs are tracked on {uri}; open {uri.rstrip('/')}/#/experiments?{TRAINING_VIEW}", None
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                "--default-artifact-root", (project.root / ARTIFACTS_DIR).as_uri(),
                "--host", host, "--port", str(port)]

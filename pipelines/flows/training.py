@@ -54,6 +54,7 @@ class TrainingOutcome:
     champion: str | None
     leaderboard: str
     failed: list[str] = field(default_factory=list)
+    run_url: str | None = None
 
 
 @task(name="prepare training data", cache_policy=NO_CACHE)
@@ -197,7 +198,7 @@ def train_and_register(use_case: UseCase, project: Project, frame: pd.DataFrame,
                        validation: str, trigger: str = "manual") -> TrainingOutcome:
     """Everything after validation and versioning; call inside a Prefect flow."""
     tracker = Tracker(project)
-    experiment_id = tracker.experiment_id(use_case.experiment)
+    experiment_id = tracker.experiment_id(use_case.experiment, use_case.description)
     close_dead_cycles(use_case, project, experiment_id)
     tags = tracker.lineage_tags(use_case.name, data_version, validation)
     cycle = CycleRun(experiment_id, tracker.start_cycle(experiment_id, tags, trigger), tags)
@@ -257,7 +258,8 @@ def _train_decide_report(use_case: UseCase, project: Project, cycle: CycleRun, f
         carry_out(use_case, project, cycle, version, decision)
     failpoints.hit("cycle.carried_out")
     return TrainingOutcome(use_case.name, use_case.experiment, cycle.run_id, use_case.registered_model,
-                           version, decision, None, text, [o.name for o in outcomes if o.evaluation is None])
+                           version, decision, None, text, [o.name for o in outcomes if o.evaluation is None],
+                           Tracker(project).run_url(cycle.experiment_id, cycle.run_id))
 
 
 def _train_all(use_case: UseCase, project: Project, cycle: CycleRun, data: Prepared,

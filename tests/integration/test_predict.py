@@ -118,6 +118,27 @@ def test_a_file_failing_validation_writes_nothing(trained, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 
 
+def test_a_model_whose_files_changed_is_refused(trained, tmp_path):
+    """The champion's pickle altered in the artifact store after registration: nothing is loaded."""
+    from pipelines.adapters.integrity import DIGEST_TAG, IntegrityError
+
+    registry = Registry(trained)
+    champion = registry.champion("marketing")
+    assert len(champion.tags[DIGEST_TAG]) == 64
+    model_id = champion.source.removeprefix("models:/")
+    [pickle] = (trained.root / "mlartifacts").glob(f"marketing/models/{model_id}/artifacts/model.pkl")
+    original = pickle.read_bytes()
+    pickle.write_bytes(original + b"\0")
+    try:
+        rows = write(marketing_rows(trained, 5).drop(columns=["Purchase"]), tmp_path / "in.csv")
+        with pytest.raises(IntegrityError, match=rf"model marketing v{champion.version}: its files changed "
+                                                 "after registration"):
+            predict("marketing", str(rows), str(trained.root), str(tmp_path / "out.csv"))
+        assert not (tmp_path / "out.csv").exists()
+    finally:
+        pickle.write_bytes(original)
+
+
 def test_without_a_champion_the_error_says_what_to_do(project, monkeypatch, tmp_path):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     rows = write(marketing_rows(project, 20), tmp_path / "customers.csv")
