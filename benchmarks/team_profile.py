@@ -13,7 +13,6 @@ PostgreSQL on 127.0.0.1:5432; its databases are dropped at the end.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -27,14 +26,6 @@ sys.path.insert(0, str(REPO))
 QUIET = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true",
          "DVC_NO_ANALYTICS": "true", "GX_ANALYTICS_ENABLED": "false"}
 MLOPS = str(Path(sys.executable).parent / "mlops")
-
-
-def _team_module():
-    spec = importlib.util.spec_from_file_location("team_local", REPO / "infra" / "local" / "team.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["team_local"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def clone(folder: Path) -> Path:
@@ -59,7 +50,9 @@ def main() -> None:
     parser.add_argument("--use-case", default="marketing")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    team_local = _team_module()
+    from tests.team.conftest import load_team_module
+
+    team_local = load_team_module()
     folder = Path(tempfile.mkdtemp(prefix="mlops-team-bench-"))
     profile = team_local.TeamProfile(folder / "team", prefix=f"mlops_bench_{os.getpid()}",
                                      ports=team_local.Ports.free())

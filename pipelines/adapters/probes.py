@@ -3,7 +3,6 @@ client's credentials work, which version it runs, and a hint when something is w
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
@@ -37,13 +36,9 @@ class Probe:
 
 
 def _mlflow_get(uri: str, path: str) -> tuple[int, bytes]:
-    request = urllib.request.Request(f"{uri.rstrip('/')}{path}")
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    if user and password:
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        with urllib.request.urlopen(tracking_store.authorised_request(f"{uri.rstrip('/')}{path}"),
+                                    timeout=TIMEOUT) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()

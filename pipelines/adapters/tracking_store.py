@@ -228,15 +228,21 @@ def _check_server(uri: str, timeout: float) -> None:
         delay = min(delay * 2, 5.0)
 
 
-def _check_credentials(uri: str, timeout: float) -> None:
-    """A server with auth answers an authenticated read with 401 when the credentials are wrong."""
+def authorised_request(url: str) -> urllib.request.Request:
+    """A request to an MLflow server with this client's basic-auth credentials, when it has them."""
     import base64
 
-    request = urllib.request.Request(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1")
+    request = urllib.request.Request(url)
     user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
     if user and password:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
+    return request
+
+
+def _check_credentials(uri: str, timeout: float) -> None:
+    """A server with auth answers an authenticated read with 401 when the credentials are wrong."""
+    request = authorised_request(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1")
     try:
         with urllib.request.urlopen(request, timeout=min(10.0, timeout)):
             return

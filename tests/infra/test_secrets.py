@@ -98,7 +98,7 @@ def test_the_secret_files_are_ignored_by_git():
 
 
 def test_the_scripts_read_only_variables_their_env_file_holds():
-    script = (INFRA / "compose" / "postgres-init.sh").read_text()
+    script = (INFRA / "k8s" / "base" / "postgres-init.sh").read_text()
     postgres = set(re.findall(r"^\\getenv \w+ (\w+)$", script, re.MULTILINE))
     assert postgres == set(re.search(r"for name in ([\w ]+); do", script).group(1).split())
     assert postgres and postgres <= set(env_files()["postgres.env"])

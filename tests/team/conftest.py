@@ -23,7 +23,8 @@ MLOPS = str(Path(sys.executable).parent / "mlops")
 _EMBEDDED = ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "PREFECT_HOME", "MLOPS_WORK_POOL", "MLOPS_DVC_REMOTE")
 
 
-def _load_team_module():
+def load_team_module():
+    """``infra/local/team.py`` (not a package: it is a script) as the module ``team_local``."""
     spec = importlib.util.spec_from_file_location("team_local", REPO / "infra" / "local" / "team.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["team_local"] = module
@@ -46,7 +47,7 @@ def team(tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail("the team-profile tests need PostgreSQL on 127.0.0.1:5432")
         pytest.skip("no PostgreSQL on 127.0.0.1:5432 (the team-profile tests start it nowhere)")
-    local = _load_team_module()
+    local = load_team_module()
     profile = local.TeamProfile(tmp_path_factory.mktemp("team"), prefix=f"mlops_test_{os.getpid()}",
                                 ports=local.Ports.free())
     try:

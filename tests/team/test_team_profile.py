@@ -275,12 +275,14 @@ def test_wrong_or_missing_mlflow_credentials_are_one_line(team, site, overrides,
     assert expected in line and team.mlflow_url in line
 
 
-def test_a_wrong_prefect_auth_string_is_one_line(team, site):
-    env = client_environment(team, PREFECT_API_AUTH_STRING="admin:wrong")
+@pytest.mark.parametrize(("auth", "expected"), [("admin:wrong", "(PREFECT_API_AUTH_STRING)"),
+                                                (None, "(no PREFECT_API_AUTH_STRING)")])
+def test_a_wrong_or_missing_prefect_auth_string_is_one_line(team, site, auth, expected):
+    env = client_environment(team, PREFECT_API_AUTH_STRING=auth)
     done = mlops(site, env, "run", "--use-case", MODEL, timeout=120)
     assert done.returncode == 3
     line = one_line_error(done)
-    assert f"Prefect at {team.prefect_url} refused the credentials" in line
+    assert f"Prefect at {team.prefect_url} refused the credentials {expected}" in line
 
 
 def test_doctor_checks_every_backend(team, site, env):
