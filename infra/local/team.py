@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import secrets
 import signal
 import subprocess
@@ -32,7 +33,12 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from pipelines.adapters.prefect_server import HOST, TemporaryPrefectServer, free_port  # noqa: E402
+from pipelines.adapters.prefect_server import (  # noqa: E402
+    HOST,
+    TemporaryPrefectServer,
+    free_port,
+    port_is_free,
+)
 
 BIN = Path(sys.executable).parent
 WORK_POOL = "mlops"
@@ -80,10 +86,6 @@ class Ports:
 
 def _free_block() -> int:
     """A base port with base..base+5 and their grpc twins (+10000) free, for SeaweedFS."""
-    import random
-
-    from pipelines.adapters.prefect_server import port_is_free
-
     for _ in range(200):
         base = random.randrange(30000, 50000, 10)
         if all(port_is_free(p) and port_is_free(p + 10000) for p in range(base, base + 6)):
@@ -362,6 +364,10 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _stop_as_on_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="The team profile as local processes (no containers).")
     parser.add_argument("action", choices=["up", "drop"], help="up: start and serve until Ctrl-C; "
@@ -374,7 +380,7 @@ def main() -> int:
         profile.drop_databases()
         print(f"dropped databases {', '.join(profile.databases.values())}; remove {profile.folder} by hand")
         return 0
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)
     try:
         profile.up()
         env_file = profile.write_client_env()

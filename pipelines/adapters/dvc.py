@@ -85,14 +85,16 @@ class DataVersions:
 
     def _configure_env_remote(self) -> None:
         """Make ``.dvc/config.local`` agree with MLOPS_DVC_REMOTE: the default remote while it is
-        set, gone once it is not. DVC is only asked when the file says otherwise."""
+        set, gone once it is not. DVC is only asked when the file says otherwise; two commands doing
+        it at once write the same, and one killed halfway is put right by the next."""
         settings = Settings.load()
         local = self.project.root / ".dvc" / "config.local"
         text = local.read_text() if local.exists() else ""
         declared = f'remote "{ENV_REMOTE}"' in text
         if settings.dvc_remote is None:
-            if declared:
-                self._dvc_or_fail("remote", "remove", "--local", ENV_REMOTE)
+            if declared and self._dvc("remote", "remove", "--local", ENV_REMOTE).returncode != 0 \
+                    and f'remote "{ENV_REMOTE}"' in local.read_text():
+                raise VersioningError(f"could not remove the DVC remote '{ENV_REMOTE}' from {local}")
             return
         wanted = [f"url = {settings.dvc_remote}", f"remote = {ENV_REMOTE}"]
         if settings.dvc_endpoint_url:
@@ -100,9 +102,8 @@ class DataVersions:
         if declared and all(line in text for line in wanted) and \
                 (settings.dvc_endpoint_url or "endpointurl" not in text):
             return
-        if declared:
-            self._dvc_or_fail("remote", "remove", "--local", ENV_REMOTE)
-        self._dvc_or_fail("remote", "add", "--local", "--default", ENV_REMOTE, settings.dvc_remote)
+        # --force replaces the whole section, so an endpoint no longer set goes with it.
+        self._dvc_or_fail("remote", "add", "--local", "--default", "--force", ENV_REMOTE, settings.dvc_remote)
         if settings.dvc_endpoint_url:
             self._dvc_or_fail("remote", "modify", "--local", ENV_REMOTE, "endpointurl",
                               settings.dvc_endpoint_url)
@@ -143,6 +144,10 @@ class DataVersions:
     def remote_url(self, remote: str) -> str:
         done = self._dvc("config", f"remote.{remote}.url")
         return done.stdout.strip() if done.returncode == 0 else "?"
+
+    def cloud_status(self, remote: str) -> subprocess.CompletedProcess[str]:
+        """`dvc status --cloud` of the current version against ``remote``: it answers, and accepts us."""
+        return self._dvc("status", "--cloud", "--remote", remote, "data.dvc")
 
     # --- writing ------------------------------------------------------------------------
 

@@ -4,8 +4,6 @@ client's credentials work, which version it runs, and a hint when something is w
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -13,7 +11,7 @@ from typing import Any
 
 from pipelines.adapters import prefect_api, tracking_store
 from pipelines.adapters.dvc import DataVersions, last_line
-from pipelines.adapters.tracker import ARTIFACTS_DIR, tracking_uri
+from pipelines.adapters.tracker import ARTIFACTS_DIR, client_for, tracking_uri
 from pipelines.config.errors import AuthenticationError, MlopsError
 from pipelines.config.project import Project
 from pipelines.config.settings import Settings
@@ -71,8 +69,6 @@ def tracking(project: Project) -> Probe:
 def registry(project: Project) -> Probe:
     uri = tracking_uri(project)
     try:
-        from pipelines.adapters.tracker import client_for
-
         client_for(uri).search_registered_models(max_results=1)
     except AuthenticationError as exc:
         return Probe("registry", tracking_store.redact(uri), True, False, hint=str(exc))
@@ -151,9 +147,7 @@ def dvc_remote(project: Project) -> Probe:
         return Probe("dvc remote", "none configured", None, hint="no DVC remote: set MLOPS_DVC_REMOTE")
     remote = remotes[0]
     url = versions.remote_url(remote)
-    done = subprocess.run([sys.executable, "-m", "dvc", "status", "--cloud", "--remote", remote, "data.dvc"],
-                          cwd=project.root, capture_output=True, text=True, timeout=120,
-                          env=os.environ | {"DVC_NO_ANALYTICS": "true"})
+    done = versions.cloud_status(remote)
     shown = f"{remote}: {url}"
     if done.returncode == 0:
         return Probe("dvc remote", shown, True, None if "://" not in url else True, _installed("dvc"))
