@@ -195,10 +195,12 @@ def serve(project: Project, use_cases: list[UseCase], make_deployments: Callable
         # Stopping waits for the landing zone to finish its file; a second Ctrl-C does not.
         signals.set_grace(FINISH_SECONDS + STOP_SECONDS)
         try:
+            if work_pool:
+                # Before the first file lands: its event must find the retrain trigger registered.
+                register_on_pool(deployments, work_pool, notify)
             watcher.start()
             notify(f"watching every {zone.poll_seconds:g} s; Ctrl-C stops everything")
             if work_pool:
-                register_on_pool(deployments, work_pool, notify)
                 while watcher.is_alive():
                     watcher.join(1.0)
             else:
