@@ -6,9 +6,11 @@ a count whose order carries meaning, so it stays a number instead of being one-h
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 KEY_COLUMN = "customer_id"
 TARGET_COLUMN = "Purchase"
@@ -35,21 +37,35 @@ ORDINAL_COLUMNS = [name for name in ATTRIBUTE_COLUMNS if name not in NOMINAL_COL
 TARGET_CODES = {"Yes": 1, "No": 0}
 
 
-def marketing_preprocessor(scale_ordinal: bool = False) -> ColumnTransformer:
+def as_float32(values: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """Codes as float32: exact for small integers, and half the memory of float64 for every model."""
+    return np.asarray(values, dtype=np.float32)
+
+
+def marketing_preprocessor(scale_ordinal: bool = False, one_hot: bool = True) -> ColumnTransformer:
     """An unfitted transformer from raw marketing rows to model inputs.
 
     The type codes are one-hot encoded over the full code lists of the data dictionary rather than
     the codes seen in training, so every retrain yields the same columns and a code that a sample
     happens to lack still gets its column. Codes outside the dictionary become all zeros instead
     of failing at prediction time. Listing the attributes explicitly (``remainder="drop"``) keeps
-    the pseudonymous key, the target and any column added later out of the model.
+    the pseudonymous key, the target and any column added later out of the model. The matrix is
+    float32 whatever integer type the codes arrive in.
+
+    ``one_hot=False`` keeps each type code as one column, the first two of the matrix, for models
+    that split on categories themselves (histogram boosting's ``categorical_features: [0, 1]``):
+    85 columns instead of 134, which is a third less memory and time on large data.
     """
     nominal = OneHotEncoder(
         categories=[NOMINAL_CODES[name] for name in NOMINAL_COLUMNS],
         handle_unknown="ignore",
         sparse_output=False,
+        dtype=np.float32,
     )
-    ordinal = StandardScaler() if scale_ordinal else "passthrough"
+    to_float32 = FunctionTransformer(as_float32, feature_names_out="one-to-one")
+    if not one_hot:
+        nominal = to_float32
+    ordinal = make_pipeline(to_float32, StandardScaler()) if scale_ordinal else to_float32
     return ColumnTransformer(
         [("nominal", nominal, NOMINAL_COLUMNS), ("ordinal", ordinal, ORDINAL_COLUMNS)],
         remainder="drop",

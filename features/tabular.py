@@ -13,7 +13,8 @@ from sklearn.utils.validation import check_is_fitted
 
 class TabularFeatures(BaseEstimator, TransformerMixin):
     """Numeric columns pass through (missing values become the training median); other columns
-    are one-hot encoded over the categories seen in training, unseen ones becoming all zeros.
+    are one-hot encoded over the categories seen in training, unseen ones becoming all zeros. The
+    matrix is float32: half the memory of float64, and what tree and neural models compute in.
 
     ``exclude`` names columns that must never become inputs, such as keys and the target.
     """
@@ -31,13 +32,14 @@ class TabularFeatures(BaseEstimator, TransformerMixin):
         self.encoder_ = None
         if self.categorical_columns_:
             self.encoder_ = OneHotEncoder(handle_unknown="infrequent_if_exist", sparse_output=False,
-                                          max_categories=self.max_categories)
+                                          max_categories=self.max_categories, dtype=np.float32)
             self.encoder_.fit(frame[self.categorical_columns_].astype(str))
         return self
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "numeric_columns_")
-        parts = [frame[self.numeric_columns_].astype(float).fillna(self.medians_).to_numpy()]
+        numbers = frame[self.numeric_columns_].astype(np.float32).fillna(self.medians_.astype(np.float32))
+        parts = [numbers.to_numpy(dtype=np.float32)]
         if self.encoder_ is not None:
             parts.append(self.encoder_.transform(frame[self.categorical_columns_].astype(str)))
         return np.hstack(parts)

@@ -52,8 +52,10 @@ def _linear(task: str, params: dict[str, Any], random_state: int, class_ratio: f
 
 def _hist_boosting(task: str, params: dict[str, Any], random_state: int,
                    class_ratio: float | None) -> BaseEstimator:
-    # Histogram boosting rather than a random forest: it fits 12k rows in about a second.
-    defaults: dict[str, Any] = {"max_iter": 200, "learning_rate": 0.05, "max_leaf_nodes": 31,
+    # Histogram boosting rather than a random forest: it fits 12k rows in about a second. Each
+    # iteration costs time in proportion to the rows, so a higher learning rate and half the
+    # iterations keep a million rows affordable; on the samples it scores as well as 0.05 x 200.
+    defaults: dict[str, Any] = {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 31,
                                 "early_stopping": True, "validation_fraction": 0.1,
                                 "random_state": random_state}
     if task == "classification":
@@ -94,6 +96,16 @@ def _gru(task: str, params: dict[str, Any], random_state: int, class_ratio: floa
     return GRURegressor(**{"random_state": random_state, **params})
 
 
+def _xgboost_dask(task: str, params: dict[str, Any], random_state: int,
+                  class_ratio: float | None) -> BaseEstimator:
+    from models.dask_xgboost import DaskXGBClassifier, DaskXGBRegressor
+
+    if task == "classification":
+        return DaskXGBClassifier(**{"scale_pos_weight": class_ratio or 1.0, "random_state": random_state,
+                                    **params})
+    return DaskXGBRegressor(**{"random_state": random_state, **params})
+
+
 FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (
     ModelFamily("linear", "logistic regression (balanced class weights) / ridge, scaled inputs", _linear),
     ModelFamily("hist_boosting", "histogram gradient boosting (scikit-learn)", _hist_boosting),
@@ -102,6 +114,9 @@ FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (
     ModelFamily("mlp", "PyTorch feed-forward network", _mlp, preload=("torch",), requirements=("torch",)),
     ModelFamily("gru", "PyTorch GRU over a window of past rows", _gru, preload=("torch",),
                 requirements=("torch",)),
+    ModelFamily("xgboost_dask", "XGBoost trained on Dask collections (DaskQuantileDMatrix), for "
+                "training sets too big for one worker", _xgboost_dask, preload=("xgboost", "distributed"),
+                requirements=("xgboost-cpu",)),
 )}
 
 

@@ -2,6 +2,8 @@
 
 Each estimator lists its hyperparameters explicitly in ``__init__`` and stores them unchanged, which
 is what lets ``get_params``, ``set_params`` and ``sklearn.base.clone`` work in searches and pipelines.
+Training adapts to the number of rows: ``batch_size="auto"`` grows the batch on large data, and
+``max_samples`` caps epochs x rows, so a million rows train in a few epochs rather than a hundred.
 """
 
 from __future__ import annotations
@@ -155,8 +157,9 @@ class MLPClassifier(_FeedForwardNet, _BinaryClassifier):
         hidden_sizes: Sequence[int] = (64, 32),
         dropout: float = 0.1,
         learning_rate: float = 1e-3,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
         max_epochs: int = 100,
+        max_samples: int | None = 10_000_000,
         patience: int = 10,
         validation_fraction: float = 0.1,
         weight_decay: float = 1e-4,
@@ -170,6 +173,7 @@ class MLPClassifier(_FeedForwardNet, _BinaryClassifier):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.max_samples = max_samples
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.weight_decay = weight_decay
@@ -187,8 +191,9 @@ class MLPRegressor(_FeedForwardNet, _Regressor):
         hidden_sizes: Sequence[int] = (64, 32),
         dropout: float = 0.1,
         learning_rate: float = 1e-3,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
         max_epochs: int = 100,
+        max_samples: int | None = 10_000_000,
         patience: int = 10,
         validation_fraction: float = 0.1,
         weight_decay: float = 1e-4,
@@ -201,6 +206,7 @@ class MLPRegressor(_FeedForwardNet, _Regressor):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.max_samples = max_samples
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.weight_decay = weight_decay
@@ -219,8 +225,9 @@ class GRUClassifier(_RecurrentNet, _BinaryClassifier):
         num_layers: int = 1,
         dropout: float = 0.1,
         learning_rate: float = 1e-3,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
         max_epochs: int = 100,
+        max_samples: int | None = 10_000_000,
         patience: int = 10,
         validation_fraction: float = 0.1,
         weight_decay: float = 1e-4,
@@ -236,6 +243,7 @@ class GRUClassifier(_RecurrentNet, _BinaryClassifier):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.max_samples = max_samples
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.weight_decay = weight_decay
@@ -255,8 +263,9 @@ class GRURegressor(_RecurrentNet, _Regressor):
         num_layers: int = 1,
         dropout: float = 0.1,
         learning_rate: float = 1e-3,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
         max_epochs: int = 100,
+        max_samples: int | None = 10_000_000,
         patience: int = 10,
         validation_fraction: float = 0.1,
         weight_decay: float = 1e-4,
@@ -271,6 +280,7 @@ class GRURegressor(_RecurrentNet, _Regressor):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.max_samples = max_samples
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.weight_decay = weight_decay

@@ -20,7 +20,6 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
 from models import interrupt
 
@@ -30,6 +29,15 @@ _TORCH_GLOBAL_STATE = threading.RLock()
 
 # Inference in chunks keeps memory flat when predicting on a whole history at once.
 _PREDICT_CHUNK = 8192
+# Statistics over the training rows in chunks: a float64 copy of a large matrix would double it.
+_STATISTICS_CHUNK = 65536
+
+AUTO = "auto"
+# batch_size="auto": this many rows per step, more when an epoch would otherwise take more than
+# AUTO_STEPS_PER_EPOCH steps. Every step has a fixed cost (the optimiser update, Python), so on
+# large data bigger batches do an epoch in far less time.
+AUTO_BATCH_ROWS = 256
+AUTO_STEPS_PER_EPOCH = 256
 
 
 def resolve_device(device: str) -> torch.device:
@@ -80,6 +88,49 @@ def deterministic(seed: int, device: torch.device) -> Iterator[None]:
             torch.backends.cudnn.benchmark = previous[3]
 
 
+def rows_per_step(batch_size: int | str, n_train: int) -> int:
+    """The batch a fit uses: ``batch_size``, or for ``"auto"`` what keeps an epoch to a bounded number
+    of steps."""
+    if batch_size == AUTO:
+        return max(AUTO_BATCH_ROWS, -(-n_train // AUTO_STEPS_PER_EPOCH))
+    return int(batch_size)
+
+
+def epoch_limit(max_epochs: int, max_samples: int | None, n_train: int) -> int:
+    """``max_epochs``, fewer when that many epochs would show the network more than ``max_samples``
+    rows: on large data each epoch teaches more, so fewer are needed."""
+    if max_samples is None:
+        return int(max_epochs)
+    return max(1, min(int(max_epochs), -(-int(max_samples) // max(n_train, 1))))
+
+
+def column_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each column, in float64 one chunk of rows at a time.
+
+    Up to one chunk this is exactly ``X.astype(float64).mean(axis=0)`` and ``.std(axis=0)``.
+    """
+    chunks = [X[start:start + _STATISTICS_CHUNK] for start in range(0, len(X), _STATISTICS_CHUNK)]
+    rows = max(len(X), 1)
+    mean = sum(chunk.astype(np.float64).sum(axis=0) for chunk in chunks) / rows
+    squares = sum(np.square(chunk.astype(np.float64) - mean).sum(axis=0) for chunk in chunks)
+    return mean, np.sqrt(squares / rows)
+
+
+def shuffled_batches(n_rows: int, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Row positions of each batch of one epoch, without a Python list of indices per batch, whose
+    collation dominated an epoch on large data.
+
+    The random draws are those of torch's ``DataLoader`` over a ``BatchSampler`` of a
+    ``RandomSampler`` with the same generator: the loader takes a seed from the global generator
+    each epoch (which moves the dropout masks), and the sampler one more permutation once it runs
+    out. Drawing both keeps a seeded fit identical to one trained with torch's loader.
+    """
+    torch.empty((), dtype=torch.int64).random_()
+    order = torch.randperm(n_rows, generator=generator)
+    torch.randperm(n_rows, generator=generator)
+    return order.split(batch)
+
+
 def validation_split(n_rows: int, fraction: float) -> int:
     """How many rows train; the rest, taken from the end, validate.
 
@@ -120,9 +171,13 @@ class TorchEstimatorBase(BaseEstimator):
 
     # Not named _validate_params: sklearn's BaseEstimator uses that name for its own constraint checks.
     def _check_hyperparameters(self) -> None:
-        for name in ("learning_rate", "batch_size", "max_epochs"):
+        for name in ("learning_rate", "max_epochs"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.batch_size != AUTO and (isinstance(self.batch_size, str) or self.batch_size <= 0):
+            raise ValueError(f"batch_size must be positive or '{AUTO}', got {self.batch_size!r}")
+        if self.max_samples is not None and self.max_samples <= 0:
+            raise ValueError(f"max_samples must be positive or None, got {self.max_samples!r}")
         if self.patience < 1:
             raise ValueError(f"patience must be at least 1, got {self.patience!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -150,9 +205,8 @@ class TorchEstimatorBase(BaseEstimator):
         self.device_ = resolve_device(self.device)
 
         # Statistics come from the training rows only so the validation slice stays unseen.
-        train_rows = X[:n_train].astype(np.float64)
-        self.mean_ = train_rows.mean(axis=0).astype(np.float32)
-        scale = train_rows.std(axis=0)
+        mean, scale = column_statistics(X[:n_train])
+        self.mean_ = mean.astype(np.float32)
         # A constant column would divide by zero; leaving it unscaled maps it to zero instead.
         self.scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
 
@@ -165,25 +219,23 @@ class TorchEstimatorBase(BaseEstimator):
             loss_fn = self._make_loss(target[:n_train], self.device_)
             optimiser = torch.optim.AdamW(module.parameters(), lr=self.learning_rate,
                                           weight_decay=self.weight_decay)
-            train_set = TensorDataset(inputs[:n_train], targets[:n_train])
-            # Whole batches of indices per step avoid per-row collation, which dominates on small nets.
+            train_x, train_y = inputs[:n_train], targets[:n_train]
             # The shuffle order gets its own seeded generator so it does not depend on how many
             # random numbers weight initialisation happened to draw.
             generator = torch.Generator().manual_seed(seed)
-            sampler = BatchSampler(RandomSampler(train_set, generator=generator),
-                                   batch_size=int(self.batch_size), drop_last=False)
-            loader = DataLoader(train_set, sampler=sampler, batch_size=None)
+            self.batch_size_ = rows_per_step(self.batch_size, n_train)
             val_x, val_y = inputs[n_train:], targets[n_train:]
 
             best_loss, best_state, best_epoch, stale = np.inf, None, 0, 0
             self.loss_curve_: list[float] = []
             self.validation_loss_curve_: list[float] = []
-            for epoch in range(1, int(self.max_epochs) + 1):
+            for epoch in range(1, epoch_limit(self.max_epochs, self.max_samples, n_train) + 1):
                 # Between epochs a fit can stop cleanly when the command is asked to stop.
                 interrupt.check()
                 module.train()
                 total = 0.0
-                for batch_x, batch_y in loader:
+                for rows in shuffled_batches(n_train, self.batch_size_, generator):
+                    batch_x, batch_y = train_x[rows], train_y[rows]
                     optimiser.zero_grad(set_to_none=True)
                     loss = loss_fn(module(batch_x), batch_y)
                     loss.backward()

@@ -28,15 +28,17 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def thread_limits() -> dict[str, int]:
+def thread_limits(side_by_side: int | None = None) -> dict[str, int]:
     """Native thread pools for one candidate: its share of the cores, and one BLAS thread.
 
     Candidates that train side by side would otherwise each start a thread per core, and OpenMP
     and OpenBLAS threads spin while they wait, so two candidates on two cores can take several
     times as long as one after the other. BLAS gets one thread in every case: threaded OpenBLAS
     runs a linear model's solver some 20x slower on the small matrices of this kind of data.
+    ``side_by_side`` is how many train at once where this runs (a Dask worker's threads), when
+    that is not ``MLOPS_MAX_WORKERS``.
     """
-    return {"openmp": max(1, cores() // workers()), "blas": 1}
+    return {"openmp": max(1, cores() // (side_by_side or workers())), "blas": 1}
 
 
 DECISION_LEASE_SECONDS = 60

@@ -9,7 +9,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +60,10 @@ class ValidationReport:
     failures: list[Failure]
     checked_at: str
     docs_path: str | None = None
+    docs_updated: bool = False
+    """Whether this check's result is in the Data Docs: failed checks and those asked for are."""
+    scope: str | None = None
+    """Which part of the suite was evaluated, when not all of it."""
 
     @property
     def success(self) -> bool:
@@ -68,15 +72,18 @@ class ValidationReport:
     def headline(self) -> str:
         what = f"{self.use_case} {self.subject} {Path(self.source).name} ({self.rows} rows)"
         if self.success:
-            return f"{what}: passed all {self.evaluated} expectations"
+            scope = f" {self.scope}" if self.scope else ""
+            return f"{what}: passed all {self.evaluated} expectations{scope}"
         return (f"{what}: {len(self.failures)} of {self.evaluated} expectations failed; "
                 f"first: {self.failures[0].line()}")
 
     def render(self) -> str:
         lines = [self.headline()]
         lines += [f"  x {failure.line()}" for failure in self.failures]
-        if self.docs_path:
+        if self.docs_path and self.docs_updated:
             lines.append(f"  Data Docs: {self.docs_path}")
+        elif self.docs_path:
+            lines.append(f"  Data Docs: {self.docs_path} (updated when a check fails, or with --docs)")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -303,35 +310,97 @@ def run_suite(
     source: str,
     min_rows: int,
     omit_columns: Sequence[str] = (),
+    docs: bool = False,
+    only: Callable[[dict[str, Any]], bool] | None = None,
 ) -> ValidationReport:
-    """Validate ``frame`` with the use case's suite; Data Docs are updated with the result.
+    """Validate ``frame`` with the use case's suite.
 
+    The result is stored and the Data Docs are updated when a check fails or ``docs`` asks for
+    it: rendering them costs about a second, and a passing check has nothing to show there.
     ``omit_columns`` (e.g. the label of a file to score) are neither required nor checked: a frame
-    may have them or not. The reduced suite has its own fingerprint, hence its own checkpoint.
+    may have them or not. The reduced suite has its own fingerprint, hence its own checkpoint;
+    so has the part of the suite that ``only`` selects.
     """
     suite = load_suite(project, use_case)
     if omit_columns:
         suite = without_columns(suite, omit_columns)
         frame = frame.drop(columns=[c for c in omit_columns if c in frame.columns])
+    if only is not None:
+        suite = {**suite, "expectations": [item for item in suite["expectations"] if only(item)]}
     checked = checkable_frame(frame, use_case)
     checkpoint = _checkpoint(project, use_case, subject, suite, _derived_columns(frame, checked))
     # The end of the current UTC day: a bar dated today is not in the future.
     end_of_today = f"{datetime.now(UTC).date().isoformat()}T23:59:59"
-    parameters = {"min_rows": min_rows, "today": end_of_today}
-    result = checkpoint.run(batch_parameters={"dataframe": checked}, expectation_parameters=parameters)
-    outcome = next(iter(result.run_results.values()))
-    failures = _failures(outcome.results, frame)
-    docs = _context(project).get_docs_sites_urls()
+    run = {"batch_parameters": {"dataframe": checked},
+           "expectation_parameters": {"min_rows": min_rows, "today": end_of_today}}
+    outcome = None if docs else _validate_only(checkpoint, run)
+    updated = outcome is None or not outcome.success
+    if updated:
+        result = checkpoint.run(**run)
+        outcome = next(iter(result.run_results.values()))
     return ValidationReport(
         use_case=use_case.name,
         subject=subject,
         source=str(source),
         rows=len(frame),
         evaluated=len(outcome.results),
-        failures=failures,
+        failures=_failures(outcome.results, frame),
         checked_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        docs_path=docs[0]["site_url"].removeprefix("file://") if docs else None,
+        docs_path=docs_location(project),
+        docs_updated=updated,
     )
+
+
+def _validate_only(checkpoint: Any, run: dict[str, Any]) -> Any:
+    """Whether each expectation holds, without storing the result or touching the Data Docs.
+
+    Only pass or fail: without the examples of bad rows (the checkpoint's run gives them when
+    something fails) Great Expectations resolves half the metrics.
+    """
+    from great_expectations.validator.v1_validator import Validator
+
+    definition = checkpoint.validation_definitions[0]
+    validator = Validator(batch_definition=definition.batch_definition,
+                          batch_parameters=run["batch_parameters"], result_format="BOOLEAN_ONLY")
+    return validator.validate_expectation_suite(definition.suite, run["expectation_parameters"])
+
+
+def docs_location(project: Project) -> str | None:
+    """Where the Data Docs' index page is (built on the first failed or ``docs`` check)."""
+    docs = _context(project).get_docs_sites_urls(only_if_exists=False)
+    url = docs[0]["site_url"] if docs else None
+    return url.removeprefix("file://") if url else None
+
+
+# --- what a merged table needs checked when its parts were validated ------------------------
+
+# Expectations that hold for a table when they hold for each of its parts: each row is judged on
+# its own (a ``mostly`` share of rows too, as a weighted mean), or the columns are the same.
+_ROW_BY_ROW = frozenset({
+    _COLUMN_SET,
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_null",
+    "expect_column_values_to_be_in_type_list",
+    "expect_column_values_to_be_of_type",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_not_be_in_set",
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_match_regex",
+    "expect_column_values_to_not_match_regex",
+    "expect_column_values_to_match_strftime_format",
+    "expect_column_value_lengths_to_be_between",
+    "expect_column_pair_values_a_to_be_greater_than_b",
+    "expect_column_pair_values_to_be_equal",
+})
+
+
+def spans_rows(item: dict[str, Any], use_case: UseCase) -> bool:
+    """Whether an expectation relates rows to one another (keys, order) or to the table's size,
+    so that a table appended to must be checked for it whole."""
+    if item.get("type") not in _ROW_BY_ROW:
+        return True
+    # Each row's predecessor may lie across the boundary between the parts.
+    return bool(use_case.order) and use_case.order.previous_column in _columns_of(item.get("kwargs") or {})
 
 
 # --- turning results into sentences --------------------------------------------------------

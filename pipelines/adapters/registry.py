@@ -246,8 +246,10 @@ class Registry:
     def repair_history(self, name: str) -> None:
         """The history ends with the current champion (a move may have stopped before recording it)."""
         champion = self.champion(name)
+        if champion is None:
+            return  # nothing served yet, or no model registered at all: there is no history to end
         stack = self.history(name)
-        if champion is not None and (not stack or stack[-1] != str(champion.version)):
+        if not stack or stack[-1] != str(champion.version):
             self.client.set_registered_model_tag(name, HISTORY_TAG, ",".join([*stack, str(champion.version)]))
 
     def rollback(self, name: str, reason: str, actor: str) -> tuple[str, str]:

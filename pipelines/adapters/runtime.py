@@ -37,12 +37,14 @@ def cycle_modules(families: Iterable[str]) -> list[str]:
 @contextlib.contextmanager
 def prefect_api(modules: Iterable[str], log_file: Path,
                 notify: Callable[[str], None] = lambda message: None,
-                server_class: type | None = None, **server_options: Any) -> Iterator[str]:
+                server_class: type | None = None, meanwhile: Callable[[], None] = lambda: None,
+                **server_options: Any) -> Iterator[str]:
     """The Prefect API that flow runs inside the block use; ``modules`` are imported meanwhile.
 
     ``PREFECT_API_URL`` when set; otherwise a local server (by default the temporary, API-only
-    kind), started here and stopped on leaving, after the runs' logs are delivered. The libraries
-    the runs need load while it boots.
+    kind), started here and stopped on leaving, after the runs' logs are delivered. ``meanwhile``
+    (the command's own checks), then the libraries the runs need, run while it boots; a
+    ``meanwhile`` that raises stops the server.
     """
     from prefect.settings import PREFECT_API_URL
 
@@ -55,6 +57,7 @@ def prefect_api(modules: Iterable[str], log_file: Path,
 
         prefect_api.check(configured)
         notify(f"Prefect API: {configured}")
+        meanwhile()
         _import(modules)
         yield configured
         return
@@ -65,6 +68,7 @@ def prefect_api(modules: Iterable[str], log_file: Path,
     try:
         with signals.at_hard_exit(server.kill):
             notify(server.starting_message())
+            meanwhile()
             _import(modules)
             server.wait_until_ready(server.start_timeout)
             if server.ready_message():

@@ -12,9 +12,11 @@ import logging
 import math
 import os
 import re
+import socket
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +42,7 @@ TAG_CANDIDATE = "candidate"
 TAG_FAMILY = "candidate_family"
 TAG_ROLE = "run_role"
 TAG_FOUND_DEAD = "found_dead"
+TAG_WORKER = "worker"
 # Without a kind the MLflow UI guesses, and may open on its generative-AI overview.
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 NOTE_TAG = "mlflow.note.content"
@@ -51,6 +54,28 @@ FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
 
 class TrackingError(MlopsError):
     """MLflow could not be reached or refused a request."""
+
+
+# What MLflow's client reads from the environment to reach and authenticate to a store and its
+# artifacts; a process elsewhere (a Dask worker) has none of the command's environment.
+CONNECTION_VARIABLES = (
+    "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH", "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+    "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION", "MLOPS_SERVICE_TIMEOUT",
+)
+
+
+@dataclass(frozen=True)
+class StoreAccess:
+    """A store and the credentials to use it, passed explicitly to a process that logs elsewhere."""
+
+    uri: str
+    connection: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of_this_process(cls, uri: str) -> StoreAccess:
+        return cls(uri, {name: os.environ[name] for name in CONNECTION_VARIABLES if name in os.environ})
 
 
 def tracking_uri(project: Project) -> str:
@@ -95,10 +120,30 @@ def _cached_client(uri: str) -> Any:
 class Tracker:
     """MLflow tracking on one project's store."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project | None, uri: str | None = None) -> None:
+        if project is None and uri is None:
+            raise ValueError("a Tracker needs a project or a store URI")
         self.project = project
-        self.uri = tracking_uri(project)
+        self.uri = uri or tracking_uri(project)
         self.client = client_for(self.uri)
+
+    @classmethod
+    def elsewhere(cls, access: StoreAccess) -> Tracker:
+        """A tracker in another process (a Dask worker) on the store the command uses.
+
+        The credentials become this process's: MLflow's client reads them from the environment.
+        A SQLite store that is not there is another machine's, and is never created here.
+        """
+        os.environ.update(access.connection)
+        path = tracking_store.sqlite_path(access.uri)
+        if path is not None and not path.exists():
+            raise TrackingError(f"the MLflow store {access.uri} is not on {socket.gethostname()}: workers on "
+                                "other machines need a tracking server (MLFLOW_TRACKING_URI=http://...)")
+        return cls(None, access.uri)
+
+    def access(self) -> StoreAccess:
+        """This store, with this process's credentials, for a process elsewhere."""
+        return StoreAccess.of_this_process(self.uri)
 
     def check_available(self) -> None:
         """One line and exit code 3, before any work, when the store is down or read-only."""
@@ -114,7 +159,7 @@ class Tracker:
 
         existing = self.client.get_experiment_by_name(name)
         if existing is None:
-            local = is_local_store(self.uri)
+            local = is_local_store(self.uri) and self.project is not None
             location = (self.project.root / ARTIFACTS_DIR / name).as_uri() if local else None
             try:
                 return self.client.create_experiment(name, artifact_location=location,
@@ -178,6 +223,20 @@ class Tracker:
             closed.append(run.info.run_id)
         return closed
 
+    def fail_running_candidate(self, experiment_id: str, parent_id: str, candidate: str,
+                               reason: str) -> str | None:
+        """A candidate run of this cycle that its lost process left RUNNING, ended FAILED; its id."""
+        runs = self.client.search_runs(
+            [experiment_id], max_results=1,
+            filter_string=(f"tags.mlflow.parentRunId = '{parent_id}' and "
+                           f"tags.{TAG_CANDIDATE} = '{candidate}' and attributes.status = 'RUNNING'"))
+        if not runs:
+            return None
+        run_id = runs[0].info.run_id
+        self.client.set_tag(run_id, "error", reason[:5000])
+        self.client.set_terminated(run_id, status=FAILED)
+        return run_id
+
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, value)
@@ -232,12 +291,13 @@ class Tracker:
                     _quiet_mlflow_hints():
                 mlflow.log_params(record.params)
                 mlflow.log_input(dataset, context="training")
-                if record.error:
-                    mlflow.set_tag("error", record.error[:5000])
-                    self.client.set_terminated(run_id, status=FAILED)
-                    return run_id, None
-                self._log_results(record)
-                return run_id, self._log_model(record)
+                if not record.error:
+                    self._log_results(record)
+                    return run_id, self._log_model(record)
+                mlflow.set_tag("error", record.error[:5000])
+            # After the fluent run has ended, which would have marked it FINISHED.
+            self.client.set_terminated(run_id, status=FAILED)
+            return run_id, None
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 # Stopped while logging: the run says so rather than FAILED.

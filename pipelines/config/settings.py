@@ -46,7 +46,9 @@ class Settings(BaseSettings):
                     "default: none, `mlops serve` runs them in its own process.")
     dask_address: str | None = Field(
         None, validation_alias="MLOPS_DASK_ADDRESS",
-        description="A Dask scheduler (tcp://host:8786) for `mlops doctor` to check; default: none.")
+        description="A Dask scheduler (tcp://host:8786) whose workers train the candidates, each "
+                    "logging its own run (checked by `mlops doctor`); default: none, candidates train "
+                    "in the command's threads.")
     max_workers: int = Field(
         2, ge=1, validation_alias="MLOPS_MAX_WORKERS",
         description="Candidates trained at once; each gets its share of the cores.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -28,7 +28,7 @@ DEFAULT_METRICS = {"classification": ["roc_auc", "pr_auc", "log_loss", "brier"],
                    "regression": ["rmse", "mae", "directional_accuracy"]}
 DEFAULT_PRIMARY = {"classification": "roc_auc", "regression": "rmse"}
 DEFAULT_BASELINES = {WALK_FORWARD: ["always_up", "persistence"], STRATIFIED: ["base_rate"]}
-DEFAULT_FOLDS = {WALK_FORWARD: 4, STRATIFIED: 5}
+AUTO_FOLDS = "auto"
 DEFAULT_HOLDOUT = {WALK_FORWARD: 0.15, STRATIFIED: 0.2}
 DEFAULT_SCHEDULE = "0 6 * * 1"  # weekly, Mondays 06:00 UTC
 DEFAULT_SCORE_COLUMN = {"classification": "probability", "regression": "prediction"}
@@ -63,7 +63,10 @@ def parsed_date_column(column: str) -> str:
 class Split(Definition):
     strategy: Literal["walk_forward", "stratified"] = Field(
         description="walk_forward (time-ordered folds; needs `order`) or stratified.")
-    folds: int = Field(ge=2, description="Cross-validation folds before the holdout.")
+    folds: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        description="Cross-validation folds before the holdout; 1 is one validation split; auto (the "
+                    "default): the strategy's usual folds (stratified 5, walk_forward 4) up to 50,000 "
+                    "training rows, 3 up to 200,000, then one validation split.")
     holdout: float = Field(gt=0, lt=1, description="Share of rows (walk_forward: of dates) held out.")
     embargo: int = Field(ge=0, description="Dates left out between training and test (walk_forward).")
     min_train: float = Field(0.5, gt=0, lt=1, description="Share of dates the first fold trains on.")
@@ -232,8 +235,8 @@ def _complete_modelling(raw: dict[str, Any], task: str) -> None:
     if isinstance(split, dict):
         strategy = split.get("strategy", WALK_FORWARD if raw.get("order") else STRATIFIED)
         split = {"strategy": strategy, **split}
-        if strategy in DEFAULT_FOLDS:
-            split.setdefault("folds", DEFAULT_FOLDS[strategy])
+        if strategy in DEFAULT_HOLDOUT:
+            split.setdefault("folds", AUTO_FOLDS)
             split.setdefault("holdout", DEFAULT_HOLDOUT[strategy])
             raw.setdefault("baselines", DEFAULT_BASELINES[strategy])
         split.setdefault("embargo", raw.get("horizon", 1))

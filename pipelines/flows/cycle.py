@@ -22,7 +22,7 @@ from pipelines.config import definitions
 from pipelines.config.errors import MlopsError, ValidationFailedError
 from pipelines.config.project import Project
 from pipelines.config.usecase import UseCase
-from pipelines.flows.data import ensure_data, validate
+from pipelines.flows.data import ensure_data, validate_dataset
 from pipelines.flows.training import TrainingOutcome, train_and_register
 from pipelines.nodes.estimators import check_data
 
@@ -107,11 +107,11 @@ def _read_validate_version(project: Project, use_case: UseCase) -> tuple[pd.Data
     with FileLock(project.lock_file):
         frame = files.read_table(dataset, use_case)
         check_data(use_case, frame)
-        report = validate(project, use_case, frame, "merged", str(dataset), use_case.min_rows)
+        report, checked = validate_dataset(project, use_case, frame)
         if not report.success:
             raise ValidationFailedError(f"{use_case.name}: {report.headline()}", report)
         version = version_dataset(project, use_case, len(frame))
-    return frame, version, f"validation passed ({report.evaluated} expectations)"
+    return frame, version, f"validation passed ({checked})"
 
 
 @flow(name="cycle", log_prints=True)
@@ -152,18 +152,23 @@ def run(project: Project, use_case_name: str, candidates: list[str] | None,
     use_cases = definitions.resolve(project, use_case_name)
     if candidates:
         use_cases = [u.with_candidates(candidates) for u in use_cases]
-    for use_case in use_cases:
-        _check_data_first(project, use_case)
-    Tracker(project).check_available()
+
+    def check_first() -> None:
+        for use_case in use_cases:
+            _check_data_first(project, use_case)
+        Tracker(project).check_available()
+
     modules = runtime.cycle_modules(c.model for u in use_cases for c in u.candidates.values())
-    with runtime.prefect_api(modules, project.state_dir / "prefect-server.log", notify=notify):
+    # The server boots while the data and the tracking store are checked; a failed check stops it.
+    with runtime.prefect_api(modules, project.state_dir / "prefect-server.log", notify=notify,
+                             meanwhile=check_first):
         if len(use_cases) == 1:
             return [retrain(use_cases[0].name, str(project.root), candidates)]
         return run_cycle(use_case_name, str(project.root), candidates)
 
 
 def _check_data_first(project: Project, use_case: UseCase) -> None:
-    """What the definition asks of its data, before a server starts or anything is validated."""
+    """What the definition asks of its data, before any flow runs or anything is validated."""
     ensure_data(project)
     dataset = use_case.dataset_path(project)
     if dataset.exists():

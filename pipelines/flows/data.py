@@ -16,7 +16,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
-from pipelines.adapters import files, runtime
+from pipelines.adapters import files, runtime, validation_record
 from pipelines.adapters import great_expectations as validation
 from pipelines.adapters.dvc import DataChange, DataVersions, Recovery, VersionRecord
 from pipelines.adapters.great_expectations import ValidationReport
@@ -25,9 +25,10 @@ from pipelines.config import definitions
 from pipelines.config.errors import BadInputError, ValidationFailedError
 from pipelines.config.project import Project
 from pipelines.config.usecase import UseCase
+from pipelines.flows.file_check import BATCH_MIN_ROWS, check_file, validate_file
 from pipelines.nodes.merge import Merge, merge_batch
 
-BATCH_MIN_ROWS = 1
+__all__ = ["BATCH_MIN_ROWS", "check_file", "validate_file"]
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,6 @@ def _report(message: str) -> None:
         print(message, file=sys.stderr)
 
 
-def validate_file(project: Project, use_case: UseCase, path: Path) -> ValidationReport:
-    """The file alone against the use case's suite (no Prefect: a quick, local check)."""
-    frame = files.read_table(path, use_case)
-    return validation.run_suite(project, use_case, frame, subject="batch", source=str(path),
-                                min_rows=BATCH_MIN_ROWS)
-
-
 @task(name="read batch", cache_policy=NO_CACHE)
 def read_batch(use_case: UseCase, path: Path) -> pd.DataFrame:
     return files.read_table(path, use_case)
@@ -95,6 +89,44 @@ def validate(project: Project, use_case: UseCase, frame: pd.DataFrame, subject: 
              source: str, min_rows: int) -> ValidationReport:
     report = validation.run_suite(project, use_case, frame, subject=subject, source=source,
                                   min_rows=min_rows)
+    get_run_logger().info(report.headline())
+    return report
+
+
+@task(name="validate", cache_policy=NO_CACHE)
+def validate_dataset(project: Project, use_case: UseCase,
+                     frame: pd.DataFrame) -> tuple[ValidationReport, str]:
+    """The dataset against its whole suite, unless these very bytes passed it before; the report,
+    and what it stands for in words."""
+    dataset = use_case.dataset_path(project)
+    record = validation_record.find(project, use_case, dataset)
+    if record is not None:
+        get_run_logger().info(f"{use_case.name}: validation passed ({record.note()})")
+        return validation_record.passed_report(use_case, dataset, record), record.note()
+    report = validation.run_suite(project, use_case, frame, subject="merged", source=str(dataset),
+                                  min_rows=use_case.min_rows)
+    get_run_logger().info(report.headline())
+    if report.success:
+        validation_record.remember(project, use_case, dataset, report.evaluated, len(frame))
+    return report, f"{report.evaluated} expectations"
+
+
+@task(name="validate merged", cache_policy=NO_CACHE)
+def validate_merged(project: Project, use_case: UseCase, merged: pd.DataFrame,
+                    source: str) -> ValidationReport:
+    """The dataset with the batch appended, the batch having passed the suite alone.
+
+    When the dataset as it is passed its whole suite before, only the expectations that relate
+    rows to one another or count them are checked: key uniqueness, the row order across the
+    boundary, the number of rows. Every other one holds row by row, in each part.
+    """
+    dataset = use_case.dataset_path(project)
+    validated = validation_record.find(project, use_case, dataset) is not None
+    report = validation.run_suite(
+        project, use_case, merged, subject="merged", source=source, min_rows=use_case.min_rows,
+        only=(lambda item: validation.spans_rows(item, use_case)) if validated else None)
+    if validated:
+        report.scope = "that span rows (the others held in the validated dataset and in the batch)"
     get_run_logger().info(report.headline())
     return report
 
@@ -152,8 +184,7 @@ def _validate_and_merge(project: Project, use_case: UseCase, source: Path,
     reports = [validate(project, use_case, batch, "batch", str(source), BATCH_MIN_ROWS)]
     if reports[0].success:
         merged = merge(project, use_case, batch)
-        reports.append(validate(project, use_case, merged.merged, "merged", str(source),
-                                use_case.min_rows))
+        reports.append(validate_merged(project, use_case, merged.merged, str(source)))
     failed = next((r for r in reports if not r.success), None)
     if failed:
         reason = f"rejected: {failed.headline()}"
@@ -190,6 +221,10 @@ def add_batch(use_case_name: str, path: str, project_root: str | None = None) ->
         recoveries.append(recover_interrupted_change(project, lock_held=True))
         reports, merged = _validate_and_merge(project, use_case, source, batch)
         record, new_rows = _version(project, use_case, merged, source, recoveries)
+        if record is not None:
+            # The batch passed the suite whole, the merged table what spans rows: all of it.
+            validation_record.remember(project, use_case, use_case.dataset_path(project),
+                                       reports[0].evaluated, len(merged.merged))
     return BatchAdded(use_case.name, str(source), record, new_rows, merged.duplicates_dropped, reports)
 
 
@@ -197,14 +232,17 @@ def add_batch(use_case_name: str, path: str, project_root: str | None = None) ->
 
 def add(project: Project, use_case_name: str, path: Path, notify: Notify) -> BatchAdded:
     """``mlops data add``: the ``add-batch`` flow on a Prefect API."""
-    definitions.load(project, use_case_name)
-    recover_interrupted_change(project, notify)
-    with runtime.prefect_api(runtime.DATA_MODULES, project.state_dir / "prefect-server.log", notify=notify):
+    if use_case_name not in definitions.available(project):
+        definitions.load(project, use_case_name)  # names the use cases there are
+
+    def check_first() -> None:
+        definitions.load(project, use_case_name)
+        recover_interrupted_change(project, notify)
+
+    # The server boots while the definition is read and an interrupted change is recovered.
+    with runtime.prefect_api(runtime.DATA_MODULES, project.state_dir / "prefect-server.log",
+                             notify=notify, meanwhile=check_first):
         return add_batch(use_case_name, str(path), str(project.root))
-
-
-def check_file(project: Project, use_case_name: str, path: Path) -> ValidationReport:
-    return validate_file(project, definitions.load(project, use_case_name), path)
 
 
 def pull(project: Project, notify: Notify | None = None) -> tuple[str, bool]:

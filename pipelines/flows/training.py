@@ -1,6 +1,7 @@
 """Features → train → evaluate → register → promote → report, for one use case's validated data.
 
-Candidates train side by side through Prefect's task runner; each becomes a nested MLflow run of
+Candidates train side by side through a Prefect task runner (threads of the command, or the
+workers of a Dask cluster when ``MLOPS_DASK_ADDRESS`` is set); each becomes a nested MLflow run of
 the cycle's parent run. The champion alias moves last, so a failure anywhere leaves it in place.
 Wiring only: the steps are in ``pipelines.nodes``, the MLflow calls in the tracker and registry.
 """
@@ -18,9 +19,18 @@ from threadpoolctl import threadpool_limits
 
 from models import interrupt
 from models.promotion import DECISION_TAG, PENDING, Decision
-from pipelines.adapters import concurrency
+from pipelines.adapters import concurrency, dask_cluster
 from pipelines.adapters.registry import Registry
-from pipelines.adapters.tracker import FAILED, KILLED, TAG_CANDIDATE, TAG_FAMILY, TAG_FOUND_DEAD, Tracker
+from pipelines.adapters.tracker import (
+    FAILED,
+    KILLED,
+    TAG_CANDIDATE,
+    TAG_FAMILY,
+    TAG_FOUND_DEAD,
+    TAG_WORKER,
+    StoreAccess,
+    Tracker,
+)
 from pipelines.config import failpoints
 from pipelines.config.errors import MlopsError, ServiceError
 from pipelines.config.project import Project
@@ -41,6 +51,17 @@ class CycleRun:
     experiment_id: str
     run_id: str
     tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class LogElsewhere:
+    """What a candidate trained in another process needs to log its own run: the store (with
+    credentials), the cycle it nests in, and the training dataset. The experiment is the cycle's,
+    resolved once by the command: concurrent creations race, and under auth the loser gets a 403."""
+
+    store: StoreAccess
+    cycle: CycleRun
+    dataset: Any
 
 
 @dataclass
@@ -66,14 +87,25 @@ def prepare_data(use_case: UseCase, frame: pd.DataFrame) -> Prepared:
 
 
 @task(name="train candidate", task_run_name="train {name}", cache_policy=NO_CACHE)
-def train_candidate(use_case: UseCase, name: str, data: Prepared) -> CandidateOutcome:
+def train_candidate(use_case: UseCase, name: str, data: Prepared,
+                    log_here: LogElsewhere | None = None) -> CandidateOutcome:
+    """Cross-validate and fit one candidate; on a Dask worker (``log_here``) also log its run there."""
     logger = get_run_logger()
     failpoints.hit("cycle.train_candidate")
+    failpoints.hit(f"cycle.train_candidate.{name}")
     # OpenMP thread counts are per calling thread, so each training thread sets its own.
-    with threadpool_limits(limits=concurrency.thread_limits()):
+    with threadpool_limits(limits=concurrency.thread_limits(dask_cluster.threads_beside())):
         outcome = training.train(use_case, name, data, progress=logger.info)
+    outcome.worker = dask_cluster.worker_identity()
     if outcome.error:
         logger.error(f"candidate {name} failed: {outcome.error}")
+    if log_here is not None:
+        tracker = Tracker.elsewhere(log_here.store)
+        with threadpool_limits(limits=1, user_api="blas"):
+            _log_outcome(use_case, tracker, log_here.cycle, outcome, data, log_here.dataset)
+        if outcome.evaluation is not None:
+            # The model is in the store now; shipping it back would only cost the network.
+            outcome.evaluation.model = None
     return outcome
 
 
@@ -111,9 +143,15 @@ def _score_champion(use_case: UseCase, registry: Registry, data: Prepared,
 def log_candidate(use_case: UseCase, project: Project, cycle: CycleRun, outcome: CandidateOutcome,
                   data: Prepared, dataset: Any) -> CandidateOutcome:
     """A nested run with parameters, fold and holdout metrics, plots and the model itself."""
+    return _log_outcome(use_case, Tracker(project), cycle, outcome, data, dataset)
+
+
+def _log_outcome(use_case: UseCase, tracker: Tracker, cycle: CycleRun, outcome: CandidateOutcome,
+                 data: Prepared, dataset: Any) -> CandidateOutcome:
     record = reporting.candidate_record(use_case, outcome, data)
-    outcome.run_id, outcome.model_uri = Tracker(project).log_candidate(
-        cycle.experiment_id, cycle.run_id, cycle.tags, record, dataset)
+    tags = {**cycle.tags, TAG_WORKER: outcome.worker} if outcome.worker else cycle.tags
+    outcome.run_id, outcome.model_uri = tracker.log_candidate(cycle.experiment_id, cycle.run_id, tags,
+                                                              record, dataset)
     return outcome
 
 
@@ -264,16 +302,66 @@ def _train_decide_report(use_case: UseCase, project: Project, cycle: CycleRun, f
 
 def _train_all(use_case: UseCase, project: Project, cycle: CycleRun, data: Prepared,
                data_version: str) -> tuple[list[CandidateOutcome], dict[str, Any], ChampionScore]:
-    """Candidates in the task runner's threads; baselines, the champion and logging meanwhile."""
+    """Candidates in the task runner; baselines, the champion and logging meanwhile.
+
+    On a Dask cluster each candidate logs its own run where it trained; in threads, the command
+    logs each one as it finishes.
+    """
+    tracker = Tracker(project)
     # OpenBLAS's thread count is process-wide: set here, it holds for the training threads too.
-    with threadpool_limits(limits=1, user_api="blas"):
-        futures = [train_candidate.submit(use_case, name, data) for name in use_case.candidates]
+    with threadpool_limits(limits=1, user_api="blas"), dask_cluster.cluster_runner() as cluster:
+        dataset = _training_dataset(use_case, project, tracker, data, data_version) if cluster else None
+        log_here = LogElsewhere(tracker.access(), cycle, dataset) if cluster else None
+        rows = _onto_cluster(cluster, data) if cluster else data
+        futures = {name: _submit(cluster, {"use_case": use_case, "name": name, "data": rows,
+                                           "log_here": log_here})
+                   for name in use_case.candidates}
         baselines = evaluate_baselines(use_case, data)
         champion = score_champion(use_case, project, data)
-        # One dataset object for every candidate: MLflow infers its schema once.
-        training_rows = reporting.model_inputs(use_case, data.frame.iloc[data.plan.final.train])
-        dataset = Tracker(project).training_dataset(training_rows, str(use_case.dataset_path(project)),
-                                                    f"{use_case.name}-train", data_version)
-        outcomes = [log_candidate(use_case, project, cycle, future.result(), data, dataset)
-                    for future in futures]
+        if dataset is None:
+            dataset = _training_dataset(use_case, project, tracker, data, data_version)
+        outcomes = [_collect(use_case, project, cycle, name, future, data, dataset)
+                    for name, future in futures.items()]
     return outcomes, baselines, champion
+
+
+def _submit(cluster: Any, parameters: dict[str, Any]) -> Any:
+    """To the cluster's runner, or to the flow's own (threads, which a stopped command does not wait for)."""
+    if cluster is None:
+        return train_candidate.submit(**parameters)
+    return cluster.submit(train_candidate, parameters)
+
+
+def _onto_cluster(runner: Any, data: Prepared) -> Any:
+    """The workers set up for this cycle, and the data on the cluster: sent once, not per candidate."""
+    from pipelines.adapters.dask_worker import point_workers_at_this_api
+
+    point_workers_at_this_api(runner.client)
+    return runner.client.scatter(data)
+
+
+def _training_dataset(use_case: UseCase, project: Project, tracker: Tracker, data: Prepared,
+                      data_version: str) -> Any:
+    # One dataset object for every candidate: MLflow infers its schema once.
+    training_rows = reporting.model_inputs(use_case, data.frame.iloc[data.plan.final.train])
+    return tracker.training_dataset(training_rows, str(use_case.dataset_path(project)),
+                                    f"{use_case.name}-train", data_version)
+
+
+def _collect(use_case: UseCase, project: Project, cycle: CycleRun, name: str, future: Any, data: Prepared,
+             dataset: Any) -> CandidateOutcome:
+    """A candidate's outcome, logged; a candidate whose Dask worker died fails alone."""
+    try:
+        outcome = future.result()
+    except Exception as exc:
+        if not dask_cluster.is_lost_worker(exc):
+            raise
+        reason = dask_cluster.describe_loss(exc)
+        get_run_logger().error(f"candidate {name} failed: {reason}")
+        dask_cluster.mark_task_run_crashed(getattr(future, "task_run_id", None), reason)
+        outcome = CandidateOutcome(name, use_case.candidates[name], error=reason)
+        outcome.run_id = Tracker(project).fail_running_candidate(cycle.experiment_id, cycle.run_id, name,
+                                                                 reason)
+    if outcome.run_id is None:
+        outcome = log_candidate(use_case, project, cycle, outcome, data, dataset)
+    return outcome

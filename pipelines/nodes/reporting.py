@@ -113,7 +113,8 @@ def _add_results(use_case: UseCase, record: CandidateRecord, evaluation: Any, da
     record.texts = {"holdout_predictions.csv": shown[keys].assign(actual=data.holdout_y, predicted=scores)
                     .to_csv(index=False)}
     record.model = evaluation.model
-    record.input_example = model_inputs(use_case, data.frame.iloc[data.plan.final.train[:5]])
+    # In the types rows are read with, so that the signature accepts what `mlops predict` reads.
+    record.input_example = model_inputs(use_case, data.as_read(data.frame.iloc[data.plan.final.train[:5]]))
     record.example_output = positive_scores(evaluation.model, record.input_example, use_case.task)
     record.predict_method = "predict_proba" if use_case.task == "classification" else "predict"
 

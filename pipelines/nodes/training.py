@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,13 +26,32 @@ from pipelines.nodes.estimators import (
 @dataclass(frozen=True)
 class Prepared:
     frame: pd.DataFrame
+    """The rows with integer columns narrowed (``compact``): what every fit and score reads."""
     y: np.ndarray
     plan: Any
     ratio: float | None
+    read_dtypes: dict[str, Any] = field(default_factory=dict)
+    """Each column's type as read from the dataset, before narrowing."""
 
     @property
     def holdout_y(self) -> np.ndarray:
         return self.y[self.plan.final.test]
+
+    def as_read(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """``rows`` of ``frame`` in the types they were read with, as `mlops predict` reads them."""
+        return rows.astype({name: kind for name, kind in self.read_dtypes.items() if name in rows.columns})
+
+
+def compact(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every integer column in the smallest integer type that holds its values.
+
+    Codes and counts then take one or two bytes a value instead of eight, in the frame and in every
+    fold's copy of its rows: on a million rows, gigabytes less while candidates train side by side.
+    Feature steps turn them into floats either way, so no model sees a difference.
+    """
+    narrowed = {name: pd.to_numeric(frame[name], downcast="integer")
+                for name in frame.columns if pd.api.types.is_integer_dtype(frame[name].dtype)}
+    return frame.assign(**narrowed) if narrowed else frame
 
 
 @dataclass
@@ -44,12 +63,15 @@ class CandidateOutcome:
     started: float = 0.0
     run_id: str | None = None
     model_uri: str | None = None
+    worker: str = ""
+    """The process that trained it: host and pid."""
 
 
 def prepare(use_case: UseCase, frame: pd.DataFrame) -> Prepared:
     y = target_values(use_case, frame)
     plan = split_plan(use_case, frame, y)
-    return Prepared(frame, y, plan, class_ratio(use_case, y[plan.final.train]))
+    return Prepared(compact(frame), y, plan, class_ratio(use_case, y[plan.final.train]),
+                    read_dtypes=frame.dtypes.to_dict())
 
 
 def train(use_case: UseCase, name: str, data: Prepared, progress: Callable[[str], None]) -> CandidateOutcome:

@@ -53,7 +53,7 @@ def test_data_commands_end_to_end(clone, prefect_server_url, tmp_path):
     assert (clone / "data" / "stock.csv").is_file()
 
     good = write(STOCK_BATCH, tmp_path / "good.csv")
-    checked = run("data", "validate", "--use-case", "stock", str(good), cwd=clone / "pipelines")
+    checked = run("data", "validate", "--use-case", "stock", "--docs", str(good), cwd=clone / "pipelines")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "passed all" in checked.stdout and "Data Docs:" in checked.stdout
     docs = checked.stdout.split("Data Docs: ")[1].strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import mlflow
 import pytest
@@ -169,6 +170,10 @@ def test_failing_candidates_fail_the_run_and_keep_the_champion(project, store, r
     latest = runs_of(store, "marketing")
     parents = [r for r in latest if r.data.tags.get(tracking.TAG_ROLE) == "cycle"]
     assert parents[-1].info.status == "FAILED"
+    failed = [r for r in latest if r.data.tags.get(tracking.TAG_CANDIDATE) == "hist_boosting"][-1]
+    assert failed.info.status == "FAILED" and "learning_rate" in failed.data.tags["error"]
+    # Trained in this process's threads: the worker tag names it.
+    assert failed.data.tags[tracking.TAG_WORKER].endswith(f":{os.getpid()}")
     assert str(registry.version_by_alias("marketing", CHAMPION).version) == "1"
 
 

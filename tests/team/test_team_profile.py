@@ -324,3 +324,25 @@ def test_the_local_profile_keeps_its_secrets_private(team):
             team.write_client_env()
         assert path.stat().st_mode & 0o777 == 0o600, name
     assert json.loads((team.folder / "secrets.json").read_text())["mlflow_admin_password"]
+
+
+def test_candidates_on_dask_log_to_the_server_with_the_users_credentials(team, admin, site, env, tmp_path):
+    """Workers with none of the user's environment: the cycle hands them the store and credentials."""
+    from tests.integration.test_dask import Cluster, candidate_runs
+
+    cluster = Cluster(tmp_path / "dask", {})
+    try:
+        cluster.start()
+        done = mlops(site, env | {"MLOPS_DASK_ADDRESS": cluster.address}, "run", "--use-case", MODEL)
+    finally:
+        cluster.stop()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    experiment = admin.get_experiment_by_name(MODEL)
+    cycle = admin.search_runs([experiment.experiment_id], "tags.run_role = 'cycle'",
+                              order_by=["attributes.start_time DESC"], max_results=1)[0]
+    runs = candidate_runs(admin, MODEL, cycle.info.run_id)
+    assert set(runs) == {"linear", "xgboost"}
+    pids = {run.data.tags["worker"].rsplit(":", 1)[1] for run in runs.values()}
+    assert pids <= cluster.worker_pids() and len(pids) == 2
+    assert all(run.info.status == "FINISHED" and run.outputs.model_outputs for run in runs.values())
+    assert [p for p in cluster.root.rglob("*") if p.name in ("mlflow.db", "mlruns")] == []

@@ -66,7 +66,7 @@ def test_shipped_marketing_definition():
     spec = parse(USECASES / "marketing.yaml")
     assert spec.task == "classification"
     assert spec.target == "features.marketing:purchase_target"
-    assert (spec.split.strategy, spec.split.folds, spec.split.holdout) == ("stratified", 5, 0.2)
+    assert (spec.split.strategy, spec.split.folds, spec.split.holdout) == ("stratified", "auto", 0.2)
     assert spec.primary_metric == "roc_auc"
     assert spec.metrics == ("roc_auc", "pr_auc", "lift_at_10", "lift_at_20", "capture_at_10",
                             "capture_at_20", "brier")
@@ -213,7 +213,7 @@ def test_minimal_use_case_trains_end_to_end_on_generic_features(tmp_path):
     ratio = class_ratio(spec, y[plan.final.train])
     evaluation = evaluate("linear", candidate_factory(spec, spec.candidates["linear"], ratio), frame, y, plan,
                           spec.task, list(spec.metrics))
-    assert len(evaluation.folds) == spec.split.folds
+    assert len(evaluation.folds) == len(plan.folds) == 5
     assert sorted(evaluation.pooled_positions) == list(range(len(frame)))
     assert roc_auc_score(y[evaluation.pooled_positions], evaluation.pooled_scores) > 0.7
     features = evaluation.model.named_steps["features"]

@@ -75,7 +75,16 @@ def test_scaled_variant_centres_ordinal_columns(customers):
     preprocessor = clone(marketing_preprocessor(scale_ordinal=True)).set_output(transform="pandas")
     frame = preprocessor.fit_transform(customers)
     assert frame.shape == (len(customers), EXPECTED_WIDTH)
-    np.testing.assert_allclose(frame[ORDINAL_COLUMNS].mean(), 0.0, atol=1e-9)
+    # float32 features: centred to within float32 rounding.
+    np.testing.assert_allclose(frame[ORDINAL_COLUMNS].mean(), 0.0, atol=1e-6)
+
+
+def test_the_matrix_is_float32_whatever_integer_type_the_codes_arrive_in(customers):
+    attributes = customers.astype({name: "int8" for name in ATTRIBUTE_COLUMNS})
+    wide = marketing_preprocessor().fit(customers).transform(customers)
+    narrow = marketing_preprocessor().fit(attributes).transform(attributes)
+    assert wide.dtype == narrow.dtype == np.float32
+    np.testing.assert_array_equal(wide, narrow)
 
 
 def test_purchase_target_maps_yes_and_no(customers):
@@ -85,3 +94,10 @@ def test_purchase_target_maps_yes_and_no(customers):
     assert target.sum() == (customers[TARGET_COLUMN] == "Yes").sum()
     with pytest.raises(ValueError, match="other than Yes/No"):
         purchase_target(pd.DataFrame({TARGET_COLUMN: ["Yes", "maybe"]}))
+
+
+def test_without_one_hot_the_type_codes_are_the_first_two_columns(customers):
+    matrix = marketing_preprocessor(one_hot=False).fit(customers).transform(customers)
+    assert matrix.shape == (len(customers), len(ATTRIBUTE_COLUMNS))
+    np.testing.assert_array_equal(matrix[:, :2], customers[NOMINAL_COLUMNS].to_numpy(dtype=np.float32))
+    np.testing.assert_array_equal(matrix[:, 2:], customers[ORDINAL_COLUMNS].to_numpy(dtype=np.float32))

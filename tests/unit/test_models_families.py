@@ -12,6 +12,8 @@ FAST = {
     "xgboost": {"n_estimators": 20},
     "mlp": {"max_epochs": 3, "hidden_sizes": (8,), "device": "cpu"},
     "gru": {"max_epochs": 3, "window": 2, "hidden_size": 4, "device": "cpu"},
+    # Chunks smaller than the frame: the Dask matrix is built from several pieces.
+    "xgboost_dask": {"n_estimators": 20, "chunk_rows": 64},
 }
 
 
@@ -28,6 +30,7 @@ def test_every_family_has_fast_settings_and_declares_what_it_needs():
     assert FAMILIES["xgboost"].preload == ("xgboost",)
     assert FAMILIES["xgboost"].requirements == ("xgboost-cpu",)
     assert FAMILIES["mlp"].requirements == FAMILIES["gru"].requirements == ("torch",)
+    assert FAMILIES["xgboost_dask"].requirements == ("xgboost-cpu",)
     assert "scikit-learn" in BASE_REQUIREMENTS and "cloudpickle" in BASE_REQUIREMENTS
 
 

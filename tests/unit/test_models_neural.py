@@ -162,3 +162,28 @@ def test_classifier_rejects_more_than_two_classes_and_bad_class_weight():
         MLPClassifier(**FAST).fit(X, np.arange(len(X)) % 3)
     with pytest.raises(ValueError, match="class_weight"):
         MLPClassifier(class_weight="weird", **FAST).fit(X, np.arange(len(X)) % 2)
+
+
+def test_auto_batches_grow_with_the_rows_so_an_epoch_takes_a_bounded_number_of_steps():
+    from models.torch_base import AUTO_STEPS_PER_EPOCH, rows_per_step
+
+    assert rows_per_step("auto", 5_000) == 256
+    assert rows_per_step("auto", 576_000) == 2250
+    assert -(-576_000 // rows_per_step("auto", 576_000)) <= AUTO_STEPS_PER_EPOCH
+    assert rows_per_step(64, 576_000) == 64
+
+
+def test_max_samples_caps_the_epochs_on_large_data_only():
+    from models.torch_base import epoch_limit
+
+    assert epoch_limit(100, 10_000_000, 5_000) == 100
+    assert epoch_limit(100, 10_000_000, 576_000) == 18
+    assert epoch_limit(100, 10, 576_000) == 1
+    assert epoch_limit(100, None, 576_000) == 100
+
+
+def test_batch_size_and_max_samples_are_checked():
+    X, y = np.zeros((20, 2), dtype=np.float32), np.arange(20) % 2
+    for settings in ({"batch_size": 0}, {"batch_size": "big"}, {"max_samples": 0}):
+        with pytest.raises(ValueError, match="must be positive"):
+            MLPClassifier(**{**FAST, **settings}).fit(X, y)

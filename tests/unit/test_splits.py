@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.splits import stable_share, stratified, walk_forward
+from models.splits import auto_folds, stable_share, stratified, walk_forward
 
 
 def panel(n_dates: int = 120, tickers: tuple[str, ...] = ("A", "B", "C"), seed: int = 0) -> pd.DataFrame:
@@ -189,5 +189,48 @@ def test_stratified_needs_enough_of_the_rarest_class():
     y[:3] = 1
     with pytest.raises(ValueError, match="rarest class"):
         stratified(y, keys, n_splits=5)
-    with pytest.raises(ValueError, match="n_splits >= 2"):
-        stratified(y, keys, n_splits=1)
+    with pytest.raises(ValueError, match="n_splits >= 1"):
+        stratified(y, keys, n_splits=0)
+
+
+def test_stable_share_hashes_the_key_columns_joined_by_a_separator():
+    """The holdout of every existing dataset depends on this exact text; it must never change."""
+    import hashlib
+
+    keys = pd.DataFrame({"Ticker": ["AAPL", "IBM"], "Date": ["2024-01-02", "2024-01-03"]})
+    expected = [int.from_bytes(hashlib.sha256(f"{t}\x1f{d}".encode()).digest()[:8], "big") / 2**64
+                for t, d in zip(keys["Ticker"], keys["Date"], strict=True)]
+    assert stable_share(keys).tolist() == expected
+
+
+# --- how many folds "auto" means ------------------------------------------------------------
+
+def test_auto_folds_shrink_as_the_training_rows_grow():
+    assert [auto_folds(rows, 5) for rows in (4_000, 50_000, 50_001, 200_000, 200_001, 800_000)] == [
+        5, 5, 3, 3, 1, 1]
+    assert auto_folds(100_000, 2) == 2
+
+
+def test_one_stratified_validation_split_tests_on_a_fifth_of_the_training_rows():
+    y, keys = customers(2000, rate=0.06)
+    plan = stratified(y, keys, n_splits=1)
+    (fold,) = plan.folds
+    assert not set(fold.train) & set(fold.test)
+    assert set(fold.train) | set(fold.test) == set(plan.final.train)
+    assert abs(len(fold.test) / len(plan.final.train) - 0.2) < 0.01
+    assert abs(y[fold.test].mean() - y[plan.final.train].mean()) < 0.01
+    assert "1 validation split of 20% of the training rows" in plan.description
+
+
+def test_auto_keeps_five_folds_on_small_data_and_says_so():
+    y, keys = customers(2000)
+    plan = stratified(y, keys, n_splits="auto")
+    assert len(plan.folds) == 5
+    assert "5 folds (folds: auto, for" in plan.description
+
+
+def test_auto_walk_forward_keeps_four_folds_on_small_data():
+    frame = panel()
+    plan = walk_forward(frame["Date"], frame["labelled"], n_splits="auto")
+    assert len(plan.folds) == 4
+    assert "walk-forward: 4 expanding folds (folds: auto" in plan.description
