@@ -56,8 +56,8 @@ def prefect_api(modules: Iterable[str], log_file: Path,
         from pipelines.adapters import prefect_api
 
         prefect_api.check(configured)
-        notify(f"Prefect API: {configured}")
         meanwhile()
+        notify(f"Prefect API: {configured}")
         _import(modules)
         yield configured
         return
@@ -67,8 +67,9 @@ def prefect_api(modules: Iterable[str], log_file: Path,
     server.start()
     try:
         with signals.at_hard_exit(server.kill):
-            notify(server.starting_message())
+            # Announced once the command's checks passed: a mistake in its input is all it prints.
             meanwhile()
+            notify(server.starting_message())
             _import(modules)
             server.wait_until_ready(server.start_timeout)
             if server.ready_message():

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pandas as pd
@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipelines.adapters import concurrency, files, runtime
+from pipelines.adapters import concurrency, files, runtime, validation_record
 from pipelines.adapters.dvc import DataVersions
 from pipelines.adapters.tracker import Tracker
 from pipelines.config import definitions
@@ -158,13 +158,20 @@ def run(project: Project, use_case_name: str, candidates: list[str] | None,
             _check_data_first(project, use_case)
         Tracker(project).check_available()
 
-    modules = runtime.cycle_modules(c.model for u in use_cases for c in u.candidates.values())
     # The server boots while the data and the tracking store are checked; a failed check stops it.
-    with runtime.prefect_api(modules, project.state_dir / "prefect-server.log", notify=notify,
-                             meanwhile=check_first):
+    with runtime.prefect_api(_libraries(project, use_cases), project.state_dir / "prefect-server.log",
+                             notify=notify, meanwhile=check_first):
         if len(use_cases) == 1:
             return [retrain(use_cases[0].name, str(project.root), candidates)]
         return run_cycle(use_case_name, str(project.root), candidates)
+
+
+def _libraries(project: Project, use_cases: list[UseCase]) -> Iterator[str]:
+    """What the cycle will import, loaded while the server boots. Read after the checks, when the data
+    is in place: datasets that passed their suites as they are need no Great Expectations."""
+    modules = runtime.cycle_modules(c.model for u in use_cases for c in u.candidates.values())
+    validated = all(validation_record.find(project, u, u.dataset_path(project)) for u in use_cases)
+    yield from (m for m in modules if not (validated and m in runtime.DATA_MODULES))
 
 
 def _check_data_first(project: Project, use_case: UseCase) -> None:
