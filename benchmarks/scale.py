@@ -42,21 +42,6 @@ TARGET_RATIO = 12.0
 BEFORE = {100_000: {"wall": 470.0, "peak": 1.6e9, "note": "measured"},
           1_000_000: {"wall": 3600.0, "peak": 7.0e9, "note": "projected; RSS 7.0 GB by the first folds"}}
 
-# Each stage ends with the last log line that matches its pattern and starts where the previous
-# one ended, as in benchmarks/training_overhead.py.
-STAGES = [
-    ("start-up and imports", r"[Tt]emporary (Prefect )?server on"),
-    ("Prefect server boot", r"Beginning flow run"),
-    ("validate (Great Expectations)", r"Task run 'validate-\w+' - Finished"),
-    ("version (DVC)", r"Task run 'version dataset-\w+' - Finished"),
-    ("open the MLflow store", r"MLflow run \w+ in experiment"),
-    ("targets and folds", r"Task run 'prepare training data-\w+' - Finished"),
-    ("train and log candidates", r"Task run 'log [^']+' - Finished"),
-    ("register and promote", r"Task run 'register best candidate-\w+' - Finished"),
-    ("report", r"Task run 'report-\w+' - Finished"),
-]
-
-
 @dataclass
 class Measurement:
     rows: int
@@ -122,17 +107,6 @@ def run_measured(command: list[str], cwd: Path,
     return wall, memory.peak, lines
 
 
-def stage_seconds(wall: float, lines: list[tuple[float, str]]) -> dict[str, float]:
-    stages, previous = {}, 0.0
-    for label, pattern in STAGES:
-        matches = [at for at, line in lines if re.search(pattern, line)]
-        if matches:
-            stages[label] = matches[-1] - previous
-            previous = matches[-1]
-    stages["finish the flow, stop the server, exit"] = wall - previous
-    return stages
-
-
 def champion_row(lines: list[str]) -> tuple[str, str, float]:
     """The champion's name, the primary metric's name and its holdout value, from the leaderboard."""
     header_at = max(i for i, line in enumerate(lines) if re.match(r"model\s+kind\s+cv ", line))
@@ -149,6 +123,7 @@ def champion_row(lines: list[str]) -> tuple[str, str, float]:
 
 def measure(rows: int, seed: int, env: dict[str, str]) -> Measurement:
     from benchmarks.marketing_like import marketing_like
+    from benchmarks.training_overhead import stage_seconds  # a cycle split as the overhead benchmark does
     from tests.conftest import copy_project_files, git
 
     root = copy_project_files(Path(tempfile.mkdtemp(prefix="scale-")) / "project")
