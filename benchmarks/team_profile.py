@@ -70,7 +70,7 @@ def main() -> None:
         figures: dict[str, list[float]] = {"embedded": [], "team": []}
         for round_number in range(1, args.rounds + 1):
             for name, root, env in (("embedded", embedded_root, base), ("team", team_root, team_env)):
-                seconds = timed([MLOPS, "run", "--use-case", args.use_case], root, env)
+                seconds = timed([MLOPS, "run", "--use-case", args.use_case, "--no-tune"], root, env)
                 figures[name].append(seconds)
                 print(f"round {round_number}: {name:<8} mlops run -u {args.use_case}: {seconds:6.1f} s")
         for index in range(args.rounds):

@@ -121,19 +121,23 @@ def evaluate(
     task: str,
     metric_names: list[str],
     progress: Callable[[str], None] | None = None,
+    *,
+    cv: list[FoldResult] | None = None,
 ) -> Evaluation:
     """Cross-validate on the plan's folds, then fit on all training rows and score the holdout.
 
     ``y`` holds a target for every row of ``frame`` (NaN where there is none); the plan decides
-    which rows are used.
+    which rows are used. ``cv``, one result per plan fold of this very estimator (a tuning
+    search's winner), stands in for the folds, so they are not fitted again.
     """
     y = np.asarray(y)
     evaluation = Evaluation(name)
-    for number, fold in enumerate(plan.folds, start=1):
-        _, result = fit_and_score(make_estimator, frame, y, fold, task, metric_names)
-        evaluation.folds.append(result)
-        if progress:
-            progress(f"{name}: fold {number}/{len(plan.folds)} done in {result.fit_seconds:.1f}s")
+    if cv is not None:
+        if len(cv) != len(plan.folds):
+            raise ValueError(f"{name}: {len(cv)} fold results given for a plan of {len(plan.folds)} folds")
+        evaluation.folds = list(cv)
+    else:
+        evaluation.folds = _cross_validate(name, make_estimator, frame, y, plan, task, metric_names, progress)
     evaluation.model, evaluation.holdout = fit_and_score(
         make_estimator, frame, y, plan.final, task, metric_names)
     if progress:
@@ -143,6 +147,18 @@ def evaluate(
     evaluation.pooled_positions = np.concatenate([fold.test for fold, _ in parts])
     evaluation.pooled_scores = np.concatenate([result.scores for _, result in parts])
     return evaluation
+
+
+def _cross_validate(name: str, make_estimator: Callable[[], BaseEstimator], frame: pd.DataFrame,
+                    y: np.ndarray, plan: SplitPlan, task: str, metric_names: list[str],
+                    progress: Callable[[str], None] | None) -> list[FoldResult]:
+    results = []
+    for number, fold in enumerate(plan.folds, start=1):
+        _, result = fit_and_score(make_estimator, frame, y, fold, task, metric_names)
+        results.append(result)
+        if progress:
+            progress(f"{name}: fold {number}/{len(plan.folds)} done in {result.fit_seconds:.1f}s")
+    return results
 
 
 def evaluate_fitted(name: str, model: BaseEstimator, frame: pd.DataFrame, y: np.ndarray, plan: SplitPlan,

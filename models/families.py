@@ -4,7 +4,9 @@ A family declares how to build its estimator for a task, which modules to load a
 (while a Prefect server boots), and which distributions a logged model of it needs. Every family
 starts from defaults that are sensible on ~10k rows x ~30 features, and a use case's ``params``
 override them, so it can tune one knob without restating the rest. To add a family, write its
-builder and add one ``ModelFamily`` to ``FAMILIES`` (or call ``register``).
+builder and add one ``ModelFamily`` to ``FAMILIES`` (or call ``register``); optionally declare its
+search space, a function of the task returning the ranges a tuning search may try (see
+``models.search_space``), centred on the builder's defaults. A family without one is not tuned.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from models.search_space import Choice, FloatRange, IntRange, SearchSpace
+
 TASKS = ("classification", "regression")
 # What every logged model needs to load: the pipeline around the estimator, and the pickle format.
 BASE_REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "scipy", "cloudpickle")
@@ -27,6 +31,8 @@ RENAMED = {"forest": "hist_boosting"}
 
 Builder = Callable[[str, dict[str, Any], int, "float | None"], BaseEstimator]
 """(task, params, random_state, class_ratio) -> an unfitted estimator."""
+SpaceOf = Callable[[str], SearchSpace]
+"""task -> the hyperparameters a search may vary, by the names the builder's ``params`` take."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class ModelFamily:
     """Modules to import before training starts, e.g. ``torch``: they load while a server boots."""
     requirements: tuple[str, ...] = ()
     """Distributions a logged model needs beyond ``BASE_REQUIREMENTS``."""
+    search_space: SpaceOf | None = None
+    """Where tuning searches, per task; ``None``: the family is trained with its defaults only."""
 
 
 def _linear(task: str, params: dict[str, Any], random_state: int, class_ratio: float | None) -> BaseEstimator:
@@ -69,9 +77,12 @@ def _xgboost(task: str, params: dict[str, Any], random_state: int,
     from xgboost import XGBClassifier, XGBRegressor
 
     # Two threads: the pipeline may train several candidates side by side on a small machine.
+    # min_child_weight and reg_lambda are XGBoost's own defaults, stated so the search space can
+    # be seen to contain them.
     defaults: dict[str, Any] = {"n_estimators": 300, "learning_rate": 0.05, "max_depth": 4,
-                                "subsample": 0.8, "colsample_bytree": 0.8, "tree_method": "hist",
-                                "n_jobs": 2, "random_state": random_state}
+                                "subsample": 0.8, "colsample_bytree": 0.8, "min_child_weight": 1.0,
+                                "reg_lambda": 1.0, "tree_method": "hist", "n_jobs": 2,
+                                "random_state": random_state}
     if task == "classification":
         # XGBoost has no class_weight; weighting positives by the negative/positive ratio is its
         # equivalent of "balanced", and only the caller knows that ratio.
@@ -106,17 +117,66 @@ def _xgboost_dask(task: str, params: dict[str, Any], random_state: int,
     return DaskXGBRegressor(**{"random_state": random_state, **params})
 
 
+# Search spaces are sized for ~10k rows x ~30-130 features. Boosting keeps early stopping (or a
+# bounded number of rounds) so that no corner of a space costs much more than the defaults.
+
+
+def _linear_space(task: str) -> SearchSpace:
+    if task == "classification":
+        return {"C": FloatRange(1e-3, 10.0, log=True)}
+    return {"alpha": FloatRange(1e-2, 100.0, log=True)}
+
+
+def _hist_boosting_space(task: str) -> SearchSpace:
+    return {"learning_rate": FloatRange(0.02, 0.3, log=True),
+            "max_leaf_nodes": IntRange(8, 64, log=True),
+            "min_samples_leaf": IntRange(5, 200, log=True),
+            "l2_regularization": FloatRange(1e-3, 10.0, log=True)}
+
+
+def _xgboost_dask_space(task: str) -> SearchSpace:
+    # The Dask estimator takes only these of XGBoost's parameters.
+    return {"learning_rate": FloatRange(0.01, 0.3, log=True),
+            "max_depth": IntRange(2, 8),
+            "subsample": FloatRange(0.5, 1.0),
+            "colsample_bytree": FloatRange(0.3, 1.0),
+            "n_estimators": IntRange(100, 600)}
+
+
+def _xgboost_space(task: str) -> SearchSpace:
+    return {**_xgboost_dask_space(task),
+            "min_child_weight": FloatRange(1.0, 30.0, log=True),
+            "reg_lambda": FloatRange(0.1, 20.0, log=True)}
+
+
+def _network_space() -> SearchSpace:
+    return {"learning_rate": FloatRange(1e-4, 1e-2, log=True),
+            "dropout": FloatRange(0.0, 0.5),
+            "weight_decay": FloatRange(1e-6, 1e-2, log=True)}
+
+
+def _mlp_space(task: str) -> SearchSpace:
+    return {**_network_space(), "hidden_sizes": Choice(((32,), (64, 32), (128, 64)))}
+
+
+def _gru_space(task: str) -> SearchSpace:
+    return {**_network_space(), "hidden_size": Choice((16, 32, 64))}
+
+
 FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (
-    ModelFamily("linear", "logistic regression (balanced class weights) / ridge, scaled inputs", _linear),
-    ModelFamily("hist_boosting", "histogram gradient boosting (scikit-learn)", _hist_boosting),
+    ModelFamily("linear", "logistic regression (balanced class weights) / ridge, scaled inputs", _linear,
+                search_space=_linear_space),
+    ModelFamily("hist_boosting", "histogram gradient boosting (scikit-learn)", _hist_boosting,
+                search_space=_hist_boosting_space),
     ModelFamily("xgboost", "XGBoost, scale_pos_weight = negatives per positive", _xgboost,
-                preload=("xgboost",), requirements=("xgboost-cpu",)),
-    ModelFamily("mlp", "PyTorch feed-forward network", _mlp, preload=("torch",), requirements=("torch",)),
+                preload=("xgboost",), requirements=("xgboost-cpu",), search_space=_xgboost_space),
+    ModelFamily("mlp", "PyTorch feed-forward network", _mlp, preload=("torch",), requirements=("torch",),
+                search_space=_mlp_space),
     ModelFamily("gru", "PyTorch GRU over a window of past rows", _gru, preload=("torch",),
-                requirements=("torch",)),
+                requirements=("torch",), search_space=_gru_space),
     ModelFamily("xgboost_dask", "XGBoost trained on Dask collections (DaskQuantileDMatrix), for "
                 "training sets too big for one worker", _xgboost_dask, preload=("xgboost", "distributed"),
-                requirements=("xgboost-cpu",)),
+                requirements=("xgboost-cpu",), search_space=_xgboost_dask_space),
 )}
 
 

@@ -16,6 +16,8 @@ class Entry:
     cv_primary_std: float = math.nan
     fit_seconds: float = math.nan
     note: str = ""
+    interval: tuple[float, float] | None = None
+    """The holdout primary metric's confidence interval (low, high)."""
 
 
 def _number(value: float) -> str:
@@ -32,17 +34,22 @@ def ordered(entries: list[Entry], primary: str, greater_is_better: bool) -> list
     return sorted(entries, key=key)
 
 
-def table(entries: list[Entry], metrics: list[str], primary: str, greater_is_better: bool
-          ) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "kind", f"cv {primary}", *[f"holdout {m}" for m in metrics], "fit s", "note"]
+def table(entries: list[Entry], metrics: list[str], primary: str, greater_is_better: bool,
+          confidence: float | None = None) -> tuple[list[str], list[list[str]]]:
+    """Rows best first; with ``confidence``, the holdout primary metric shows its interval."""
+    ranged = f"holdout {primary} [{confidence:.0%} interval]" if confidence else f"holdout {primary}"
+    header = ["model", "kind", f"cv {primary}",
+              *[ranged if m == primary else f"holdout {m}" for m in metrics], "fit s", "note"]
     rows = []
     for entry in ordered(entries, primary, greater_is_better):
         cv = _number(entry.cv_primary)
         if cv != "-" and not math.isnan(entry.cv_primary_std):
             cv += f" ± {entry.cv_primary_std:.4f}"
         fit = "-" if math.isnan(entry.fit_seconds) else f"{entry.fit_seconds:.1f}"
-        rows.append([entry.name, entry.kind, cv, *[_number(entry.holdout.get(m, math.nan)) for m in metrics],
-                     fit, entry.note])
+        holdout = [_number(entry.holdout.get(m, math.nan)) for m in metrics]
+        if confidence and entry.interval and not any(map(math.isnan, entry.interval)) and primary in metrics:
+            holdout[metrics.index(primary)] += f" [{entry.interval[0]:.4f}, {entry.interval[1]:.4f}]"
+        rows.append([entry.name, entry.kind, cv, *holdout, fit, entry.note])
     return header, rows
 
 

@@ -126,14 +126,15 @@ def walk_forward(
     return SplitPlan(folds, final, description)
 
 
-def stable_share(keys: pd.DataFrame) -> np.ndarray:
-    """A number in [0, 1) per row that depends only on the row's key values.
+def stable_share(keys: pd.DataFrame, salt: str = "") -> np.ndarray:
+    """A number in [0, 1) per row that depends only on the row's key values (and ``salt``).
 
     A row therefore lands in the same partition in every cycle, however many rows arrive later,
     so the holdout a champion was judged on never leaks into a later challenger's training rows.
+    A different ``salt`` draws a different, equally stable holdout.
     """
     text = keys.astype(str)
-    joined = text.iloc[:, 0]
+    joined = salt + "\x1f" + text.iloc[:, 0] if salt else text.iloc[:, 0]
     for column in list(text.columns)[1:]:
         joined = joined + "\x1f" + text[column]
     digests = [hashlib.sha256(value.encode()).digest()[:8] for value in joined]
@@ -146,6 +147,7 @@ def stratified(
     n_splits: int | str = 5,
     holdout: float = 0.2,
     random_state: int = 0,
+    salt: str = "",
 ) -> SplitPlan:
     """Stratified folds over the training rows; the holdout is picked by a stable hash of the key.
 
@@ -155,7 +157,7 @@ def stratified(
     y = np.asarray(y)
     if not 0 < holdout < 1:
         raise ValueError("stratified needs n_splits >= 1 and a holdout share in (0, 1)")
-    in_holdout = stable_share(keys) < holdout
+    in_holdout = stable_share(keys, salt) < holdout
     train_rows = np.flatnonzero(~in_holdout)
     holdout_rows = np.flatnonzero(in_holdout)
     n_splits, chosen = _resolved(n_splits, len(train_rows), usual=5)

@@ -17,6 +17,9 @@ os.environ.update({
     "DVC_NO_ANALYTICS": "true",
     "GX_ANALYTICS_ENABLED": "false",
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    # Cycles train at their declared hyperparameters unless a test turns the search on: a minute
+    # of tuning per candidate would make every cycle in the suite slow. Tests of tuning set it.
+    "MLOPS_TUNING": "false",
 })
 
 # What a clone carries that the data layer needs; data/ itself comes from the DVC remote.

@@ -15,13 +15,16 @@ def run(
     use_case: UseCaseOption = "all",
     candidates: Annotated[str | None, typer.Option(
         "--candidates", "-c", help="Comma-separated subset of the use case's candidates.")] = None,
+    tune: Annotated[bool, typer.Option(
+        "--tune/--no-tune", help="Search hyperparameters within the use case's `tuning` budget "
+                                 "(--no-tune: candidates keep their declared ones).")] = True,
 ) -> None:
     """Run a full cycle: validate, version, train competing models, register, promote, report."""
     from pipelines.flows import cycle
 
     chosen = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
     try:
-        outcomes = cycle.run(project(), use_case, chosen, notify)
+        outcomes = cycle.run(project(), use_case, chosen, notify, tune=tune)
     except cycle.CycleFailedError as exc:
         for outcome in exc.outcomes:
             typer.echo(outcome.summary() + "\n")

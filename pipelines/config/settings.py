@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     max_workers: int = Field(
         2, ge=1, validation_alias="MLOPS_MAX_WORKERS",
         description="Candidates trained at once; each gets its share of the cores.")
+    tuning: bool = Field(
+        True, validation_alias="MLOPS_TUNING",
+        description="false: candidates keep their declared hyperparameters, as with `mlops run "
+                    "--no-tune`, in scheduled and triggered retraining too.")
     service_timeout: float = Field(
         30.0, gt=0, validation_alias="MLOPS_SERVICE_TIMEOUT",
         description="Seconds a command keeps retrying an unreachable MLflow store before it "

@@ -70,12 +70,25 @@ class Split(Definition):
     holdout: float = Field(gt=0, lt=1, description="Share of rows (walk_forward: of dates) held out.")
     embargo: int = Field(ge=0, description="Dates left out between training and test (walk_forward).")
     min_train: float = Field(0.5, gt=0, lt=1, description="Share of dates the first fold trains on.")
+    salt: str = Field("", description="stratified: mixed into the key hash; another salt draws another "
+                                      "holdout (changing it on a registered model makes the champion's "
+                                      "holdout rows training rows).")
 
 
 class Candidate(Definition):
     model: str = Field(description="The model family (models/families.py); default: the candidate's name.")
     params: dict[str, Any] = Field(default_factory=dict, description="Overrides of the family's defaults.")
     features: dict[str, Any] = Field(default_factory=dict, description="Options of the feature builder.")
+    tune: bool = Field(True, description="Search the family's hyperparameters when the use case has "
+                                         "`tuning`; `params` given here stay fixed either way.")
+
+
+class Tuning(Definition):
+    """A hyperparameter search per candidate, on the cross-validation folds only."""
+
+    budget_s: float = Field(gt=0, description="Wall-clock seconds each candidate may search for; the "
+                                              "family's defaults are always tried first, in full.")
+    trials: int = Field(50, ge=1, description="Most configurations tried per candidate, defaults included.")
 
 
 class Retraining(Definition):
@@ -128,6 +141,12 @@ class UseCase(Definition):
     metrics: tuple[str, ...] = Field(min_length=1, description="Metrics of models/metrics.py for the task.")
     primary_metric: str = Field(description="The metric that chooses and promotes; one of `metrics`.")
     promotion_margin: float = Field(0.0, ge=0, description="How much a challenger must beat the champion by.")
+    promotion_confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="Confidence of the intervals the promotion gate uses: the lower "
+                                        "end must beat the best baseline by more than 0 and the "
+                                        "champion by more than promotion_margin.")
+    tuning: Tuning | None = Field(None, description="Hyperparameter search within a time budget; absent: "
+                                                    "every candidate keeps its family's defaults.")
     baselines: tuple[str, ...] = Field(description="Naive baselines every candidate must beat.")
     candidates: dict[str, Candidate] = Field(min_length=1, description="Name: {model, params, features}.")
     non_inputs: tuple[str, ...] = Field(description="Columns never in a model's input: ids, the label.")
@@ -202,6 +221,10 @@ class UseCase(Definition):
         if self.scoring.output != LATEST_PER_GROUP:
             return 0
         return DEFAULT_HISTORY if self.scoring.history is None else self.scoring.history
+
+    def without_tuning(self) -> UseCase:
+        """The same definition with every candidate at its declared hyperparameters (`--no-tune`)."""
+        return self.model_copy(update={"tuning": None})
 
     def with_candidates(self, names: list[str]) -> UseCase:
         """The same definition restricted to ``names`` (``mlops run --candidates``), in that order."""

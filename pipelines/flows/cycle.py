@@ -21,6 +21,7 @@ from pipelines.adapters.tracker import Tracker
 from pipelines.config import definitions
 from pipelines.config.errors import MlopsError, ValidationFailedError
 from pipelines.config.project import Project
+from pipelines.config.settings import Settings
 from pipelines.config.usecase import UseCase
 from pipelines.flows.data import ensure_data, validate_dataset
 from pipelines.flows.training import TrainingOutcome, train_and_register
@@ -73,17 +74,20 @@ def version_dataset(project: Project, use_case: UseCase, rows: int) -> str:
 @flow(name="retrain", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=concurrency.workers()))
 def retrain(use_case_name: str, project_root: str | None = None,
             candidates: list[str] | None = None, data_version: str | None = None,
-            trigger: str = "manual") -> CycleOutcome:
+            trigger: str = "manual", tune: bool = True) -> CycleOutcome:
     """One use case's full cycle on its current dataset.
 
     ``data_version`` is set by data-arrival triggers: the run trains on the current data, which
     may already include later batches, and does nothing when that data was trained on already, so
-    a burst of batches never trains twice on the same data version.
+    a burst of batches never trains twice on the same data version. ``tune=False`` (or
+    ``MLOPS_TUNING=false``) keeps every candidate at its declared hyperparameters.
     """
     project = Project.find(project_root)
     use_case = definitions.load(project, use_case_name)
     if candidates:
         use_case = use_case.with_candidates(candidates)
+    if not (tune and Settings.load().tuning):
+        use_case = use_case.without_tuning()
     # Before the data is touched: a store that is down stops the cycle with nothing half-done.
     Tracker(project).check_available()
     frame, version, validation = _read_validate_version(project, use_case)
@@ -116,7 +120,7 @@ def _read_validate_version(project: Project, use_case: UseCase) -> tuple[pd.Data
 
 @flow(name="cycle", log_prints=True)
 def run_cycle(use_case_name: str = "all", project_root: str | None = None,
-              candidates: list[str] | None = None) -> list[CycleOutcome]:
+              candidates: list[str] | None = None, tune: bool = True) -> list[CycleOutcome]:
     """``retrain`` for one or every use case; every use case gets its turn even if one fails."""
     project = Project.find(project_root)
     # Every definition is read first: a typo in any fails before hours of training on the others.
@@ -127,7 +131,7 @@ def run_cycle(use_case_name: str = "all", project_root: str | None = None,
     outcomes, failures = [], []
     for use_case in use_cases:
         try:
-            outcomes.append(retrain(use_case.name, str(project.root), candidates))
+            outcomes.append(retrain(use_case.name, str(project.root), candidates, tune=tune))
         except MlopsError as exc:
             if len(use_cases) == 1:
                 raise
@@ -147,7 +151,7 @@ class CycleFailedError(MlopsError):
 
 
 def run(project: Project, use_case_name: str, candidates: list[str] | None,
-        notify: Callable[[str], None]) -> list[CycleOutcome]:
+        notify: Callable[[str], None], tune: bool = True) -> list[CycleOutcome]:
     """``mlops run``: the definitions are checked, then the cycle runs on a Prefect API."""
     use_cases = definitions.resolve(project, use_case_name)
     if candidates:
@@ -162,8 +166,8 @@ def run(project: Project, use_case_name: str, candidates: list[str] | None,
     with runtime.prefect_api(_libraries(project, use_cases), project.state_dir / "prefect-server.log",
                              notify=notify, meanwhile=check_first):
         if len(use_cases) == 1:
-            return [retrain(use_cases[0].name, str(project.root), candidates)]
-        return run_cycle(use_case_name, str(project.root), candidates)
+            return [retrain(use_cases[0].name, str(project.root), candidates, tune=tune)]
+        return run_cycle(use_case_name, str(project.root), candidates, tune=tune)
 
 
 def _libraries(project: Project, use_cases: list[UseCase]) -> Iterator[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass
@@ -52,11 +53,23 @@ def versions(project: Project, model: str | None, limit: int) -> dict[str, tuple
 
 def _row(version: object, aliases: dict[str, list[str]]) -> VersionRow:
     tags = version.tags
-    primary = tags.get("primary_metric", "")
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(version.creation_timestamp / 1000))
     return VersionRow(f"v{version.version}", ",".join(sorted(aliases.get(str(version.version), []))),
-                      tags.get(TAG_CANDIDATE, ""), f"{primary} {tags.get(f'holdout_{primary}', '')}".strip(),
-                      tags.get(TAG_DATA_VERSION, "")[:12], created)
+                      tags.get(TAG_CANDIDATE, ""), holdout_text(tags), tags.get(TAG_DATA_VERSION, "")[:12],
+                      created)
+
+
+def holdout_text(tags: dict[str, str]) -> str:
+    """``roc_auc 0.7301 [0.6802, 0.7790]``: the version's holdout score with its interval, when recorded."""
+    primary = tags.get("primary_metric", "")
+    value = tags.get(f"holdout_{primary}", "")
+    with contextlib.suppress(ValueError):
+        value = f"{float(value):.4f}"
+    text = f"{primary} {value}".strip()
+    low, high = tags.get(f"holdout_{primary}_low"), tags.get(f"holdout_{primary}_high")
+    if low and high and "nan" not in (low, high):
+        text += f" [{float(low):.4f}, {float(high):.4f}]"
+    return text
 
 
 def promote(project: Project, model: str, number: str, reason: str, actor: str) -> str:
@@ -84,7 +97,9 @@ def lineage(project: Project, reference: str) -> str:
     lines = [f"model         {version.name} v{version.version}{aliases}"]
     primary = tags.get("primary_metric")
     if primary:
-        lines.append(f"scores        holdout {primary} {tags.get(f'holdout_{primary}', '?')}, "
+        confidence = tags.get("holdout_confidence")
+        of = f" ({float(confidence):.0%} interval)" if confidence and "[" in holdout_text(tags) else ""
+        lines.append(f"scores        holdout {holdout_text(tags)}{of}, "
                      f"cv {primary} {tags.get(f'cv_{primary}', '?')}")
     dirty = " (with uncommitted changes)" if tags.get(TAG_GIT_DIRTY) == "true" else ""
     lines += [
@@ -105,6 +120,10 @@ def _decisions(tags: dict[str, str]) -> list[str]:
     lines = []
     if "promotion.decision" in tags:
         lines.append(f"decision      {tags['promotion.decision']}: {tags.get('promotion.reason', '')}")
+        for against in ("baseline", "champion"):
+            gain = tags.get(f"promotion.gain_vs_{against}")
+            if gain and gain != "none":
+                lines.append(f"gain          vs {against}: {gain}")
     if "champion.since" in tags:
         lines.append(f"champion      since {tags['champion.since']} by {tags.get('champion.by', '?')}: "
                      f"{tags.get('champion.reason', '')}")

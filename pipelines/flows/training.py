@@ -159,7 +159,8 @@ def _log_outcome(use_case: UseCase, tracker: Tracker, cycle: CycleRun, outcome: 
 def register_best(use_case: UseCase, project: Project, best: CandidateOutcome, cycle: CycleRun,
                   data: Prepared, data_version: str) -> str:
     """A new version of the use case's model, alias challenger, with the training data's drift profile."""
-    tags = {**reporting.version_tags(use_case, best, cycle.tags, cycle.run_id, TAG_FAMILY, TAG_CANDIDATE),
+    tags = {**reporting.version_tags(use_case, best, cycle.tags, cycle.run_id, TAG_FAMILY, TAG_CANDIDATE,
+                                    data),
             DECISION_TAG: PENDING}
     description = (f"{best.name} trained on data version {data_version}; best cv {use_case.primary_metric} "
                    f"of {len(use_case.candidates)} candidates.")
@@ -195,7 +196,7 @@ def decide(use_case: UseCase, project: Project, cycle: CycleRun, version: str, b
     if champion.version != scored.version:
         get_run_logger().info(f"{use_case.registered_model}: champion is now v{champion.version} "
                               f"(was {scored.version or 'none'} when this cycle began); judged against it")
-    decision = training.promotion(use_case, best, baselines, champion)
+    decision = training.promotion(use_case, best, baselines, champion, data)
     registry.tag_version(use_case.registered_model, version, decision.pending_tags())
     registry.tracker.set_tags(cycle.run_id, decision.pending_tags())
     return decision, champion
@@ -289,7 +290,8 @@ def _train_decide_report(use_case: UseCase, project: Project, cycle: CycleRun, f
     with concurrency.decision_lock(project, use_case.registered_model):
         decision, champion = decide(use_case, project, cycle, version, best, baselines, scored, data)
         failpoints.hit("cycle.decided")
-        rows = reporting.entries(use_case, outcomes, best.name, version, decision, baselines, champion)
+        rows = reporting.entries(use_case, outcomes, best.name, version, decision, baselines, champion,
+                                 data)
         content = reporting.cycle_report(use_case, rows, outcomes, baselines, champion, data, decision)
         text = report(use_case, project, cycle, content, data.plan.description, decision)
         failpoints.hit("cycle.reported")

@@ -82,20 +82,40 @@ def class_ratio(use_case: UseCase, y: np.ndarray) -> float | None:
     return negatives / positives if positives else None
 
 
-def candidate_factory(use_case: UseCase, candidate: Candidate, ratio: float | None) -> Callable[[], Any]:
-    """A function returning a fresh features→model pipeline, so the logged model scores raw rows."""
+def candidate_factory(use_case: UseCase, candidate: Candidate, ratio: float | None,
+                      tuned: dict[str, Any] | None = None) -> Callable[[], Any]:
+    """A function returning a fresh features→model pipeline, so the logged model scores raw rows.
+
+    ``tuned`` hyperparameters apply under the candidate's declared ``params``, which stay fixed.
+    """
     from sklearn.pipeline import Pipeline
 
     from models.families import build_candidate
 
+    params = {**(tuned or {}), **candidate.params}
+
     def make() -> Pipeline:
         return Pipeline([
             ("features", build_features(use_case, candidate.features)),
-            ("model", build_candidate(candidate.model, use_case.task, candidate.params,
+            ("model", build_candidate(candidate.model, use_case.task, params,
                                       random_state=use_case.random_state, class_ratio=ratio)),
         ])
 
     return make
+
+
+def search_space(use_case: UseCase, candidate: Candidate) -> dict[str, Any]:
+    """What tuning may change for ``candidate``: its family's space less its declared ``params``.
+
+    Empty when the use case has no ``tuning``, the candidate opts out, or its family declares none.
+    """
+    from models.families import FAMILIES
+
+    family = FAMILIES.get(candidate.model)
+    if use_case.tuning is None or not candidate.tune or family is None or family.search_space is None:
+        return {}
+    space = family.search_space(use_case.task)
+    return {name: values for name, values in space.items() if name not in candidate.params}
 
 
 def baseline_factory(use_case: UseCase, name: str) -> Callable[[], Any]:
@@ -122,6 +142,6 @@ def split_plan(use_case: UseCase, frame: pd.DataFrame, y: np.ndarray) -> Any:
                                 embargo=split.embargo, holdout=split.holdout, min_train=split.min_train)
         keys = frame[list(use_case.key)] if use_case.key else frame
         return stratified(np.nan_to_num(y, nan=-1), keys, n_splits=split.folds, holdout=split.holdout,
-                          random_state=use_case.random_state)
+                          random_state=use_case.random_state, salt=split.salt)
     except ValueError as exc:
         raise UseCaseError(f"{use_case.file_name}: split: {exc}") from None

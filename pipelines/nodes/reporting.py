@@ -93,7 +93,19 @@ def candidate_record(use_case: UseCase, outcome: CandidateOutcome, data: Prepare
                              requirements=(*BASE_REQUIREMENTS, *family.requirements))
     if outcome.evaluation is not None:
         _add_results(use_case, record, outcome.evaluation, data)
+    if outcome.tuning is not None:
+        _add_tuning(record, outcome.tuning)
     return record
+
+
+def _add_tuning(record: CandidateRecord, result: Any) -> None:
+    """The search: its best hyperparameters as parameters, every trial as a table."""
+    record.params.update(_params(result.best_params, "tuned."))
+    record.params["tuning"] = result.summary()[:500]
+    record.metrics.update({"tuning_trials": float(len(result.trials)),
+                           "tuning_pruned": float(sum(t.state == "pruned" for t in result.trials)),
+                           "tuning_seconds": float(result.seconds)})
+    record.texts["tuning/trials.csv"] = result.table().to_csv(index=False)
 
 
 def _add_results(use_case: UseCase, record: CandidateRecord, evaluation: Any, data: Prepared) -> None:
@@ -134,14 +146,25 @@ def _candidate_figures(use_case: UseCase, name: str, y_true: np.ndarray, scores:
 
 
 def version_tags(use_case: UseCase, best: CandidateOutcome, tags: dict[str, str], parent_id: str,
-                 family_tag: str, candidate_tag: str) -> dict[str, str]:
-    """Lineage and scores of the registered version, as tags."""
+                 family_tag: str, candidate_tag: str, data: Prepared) -> dict[str, str]:
+    """Lineage and scores of the registered version (the holdout score with its interval), as tags."""
     primary = use_case.primary_metric
     evaluation = best.evaluation
+    low, high = _ranges(use_case, data, {best.name: evaluation.holdout.scores})[best.name]
     return {**tags, candidate_tag: best.name, family_tag: best.candidate.model,
             "run_id": best.run_id or "", "parent_run_id": parent_id, "primary_metric": primary,
             f"cv_{primary}": f"{evaluation.cv_metrics.get(primary, math.nan):.6g}",
-            f"holdout_{primary}": f"{evaluation.holdout_metrics.get(primary, math.nan):.6g}"}
+            f"holdout_{primary}": f"{evaluation.holdout_metrics.get(primary, math.nan):.6g}",
+            f"holdout_{primary}_low": f"{low:.6g}", f"holdout_{primary}_high": f"{high:.6g}",
+            "holdout_confidence": f"{use_case.promotion_confidence:.6g}"}
+
+
+def _ranges(use_case: UseCase, data: Prepared,
+            scores: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
+    from pipelines.nodes.uncertainty import holdout_dates, holdout_ranges
+
+    dates = holdout_dates(use_case, data.frame, data.plan.final.test)
+    return holdout_ranges(use_case, primary_metric(use_case), data.holdout_y, dates, scores)
 
 
 # --- the leaderboard ------------------------------------------------------------------------
@@ -153,8 +176,23 @@ def _entry(name: str, kind: str, evaluation: Any, primary: str, note: str = "") 
 
 
 def entries(use_case: UseCase, outcomes: list[CandidateOutcome], chosen: str, registered: str,
-            decision: Decision, baselines: dict[str, Any],
-            champion: ChampionScore) -> list[leaderboard.Entry]:
+            decision: Decision, baselines: dict[str, Any], champion: ChampionScore,
+            data: Prepared) -> list[leaderboard.Entry]:
+    """One row per candidate, baseline and champion, each with its holdout interval."""
+    rows = _rows(use_case, outcomes, chosen, registered, decision, baselines, champion)
+    scores = {o.name: o.evaluation.holdout.scores for o in outcomes if o.evaluation is not None}
+    scores.update({n: e.holdout.scores for n, e in baselines.items()})
+    if champion.evaluation is not None:
+        scores[f"champion v{champion.version}"] = champion.evaluation.holdout.scores
+    ranges = _ranges(use_case, data, scores)
+    for row in rows:
+        row.interval = ranges.get(row.name)
+    return rows
+
+
+def _rows(use_case: UseCase, outcomes: list[CandidateOutcome], chosen: str, registered: str,
+          decision: Decision, baselines: dict[str, Any],
+          champion: ChampionScore) -> list[leaderboard.Entry]:
     primary = use_case.primary_metric
     rows = []
     for outcome in outcomes:
@@ -179,10 +217,14 @@ def cycle_report(use_case: UseCase, rows: list[leaderboard.Entry], outcomes: lis
     """The leaderboard as text, Markdown, CSV and plots, with the cycle's parameters and decision."""
     primary = use_case.primary_metric
     better_high = primary_metric(use_case).greater_is_better
-    header, table = leaderboard.table(rows, list(use_case.metrics), primary, better_high)
+    header, table = leaderboard.table(rows, list(use_case.metrics), primary, better_high,
+                                      use_case.promotion_confidence)
     markdown = leaderboard.render_markdown(header, table)
     metrics = {f"holdout_{primary}.{row.name.replace(' ', '_')}": row.holdout.get(primary, math.nan)
                for row in rows}
+    metrics.update({f"holdout_{primary}_{end}.{row.name.replace(' ', '_')}": value for row in rows
+                    if row.interval for end, value in zip(("low", "high"), row.interval, strict=True)
+                    if not math.isnan(value)})
     return CycleReport(
         text=leaderboard.render_text(header, table),
         params=_cycle_params(use_case, data),
@@ -197,6 +239,7 @@ def cycle_report(use_case: UseCase, rows: list[leaderboard.Entry], outcomes: lis
 def _cycle_params(use_case: UseCase, data: Prepared) -> dict[str, str]:
     return {"task": use_case.task, "target": use_case.target, "split": data.plan.description[:500],
             "primary_metric": use_case.primary_metric, "promotion_margin": str(use_case.promotion_margin),
+            "promotion_confidence": str(use_case.promotion_confidence),
             "candidates": ",".join(use_case.candidates), "baselines": ",".join(use_case.baselines),
             "rows_train": str(len(data.plan.final.train)), "rows_holdout": str(len(data.plan.final.test))}
 

@@ -18,6 +18,7 @@ from pipelines.nodes.estimators import (
     baseline_factory,
     candidate_factory,
     class_ratio,
+    search_space,
     split_plan,
     target_values,
 )
@@ -65,6 +66,8 @@ class CandidateOutcome:
     model_uri: str | None = None
     worker: str = ""
     """The process that trained it: host and pid."""
+    tuning: Any = None
+    """The hyperparameter search (``models.tuning.TuningResult``) when there was one."""
 
 
 def prepare(use_case: UseCase, frame: pd.DataFrame) -> Prepared:
@@ -75,18 +78,44 @@ def prepare(use_case: UseCase, frame: pd.DataFrame) -> Prepared:
 
 
 def train(use_case: UseCase, name: str, data: Prepared, progress: Callable[[str], None]) -> CandidateOutcome:
-    """Cross-validate and fit one candidate; a failure is recorded, not raised, so the others go on."""
-    from models.evaluation import evaluate
+    """Tune (within the use case's budget), cross-validate and fit one candidate.
 
+    A failure is recorded, not raised, so the others go on.
+    """
     candidate = use_case.candidates[name]
     outcome = CandidateOutcome(name, candidate, started=time.time())
     try:
-        outcome.evaluation = evaluate(name, candidate_factory(use_case, candidate, data.ratio), data.frame,
-                                      data.y, data.plan, use_case.task, list(use_case.metrics),
-                                      progress=progress)
+        outcome.evaluation, outcome.tuning = _tuned_evaluation(use_case, name, candidate, data, progress)
     except Exception as exc:  # noqa: BLE001 - one broken candidate must not sink the cycle
         outcome.error = f"{type(exc).__name__}: {exc}"
     return outcome
+
+
+def _tuned_evaluation(use_case: UseCase, name: str, candidate: Candidate, data: Prepared,
+                      progress: Callable[[str], None]) -> tuple[Any, Any]:
+    """The candidate's evaluation at its best hyperparameters, and the search that found them.
+
+    The search sees only the cross-validation folds; the winning trial's fold results are the
+    candidate's cross-validation, so only the final fit remains. The holdout guides nothing.
+    """
+    from models.evaluation import evaluate
+
+    metrics = list(use_case.metrics)
+    space = search_space(use_case, candidate)
+    result = None
+    if space:
+        from models.tuning import tune
+
+        assert use_case.tuning is not None  # search_space is empty without it
+        result = tune(name, lambda tuned: candidate_factory(use_case, candidate, data.ratio, tuned)(), space,
+                      data.frame, data.y, data.plan.folds, use_case.task, metrics, use_case.primary_metric,
+                      use_case.tuning.budget_s, use_case.tuning.trials, seed=use_case.random_state,
+                      progress=progress)
+        progress(f"{name}: tuned, {result.summary()}")
+    factory = candidate_factory(use_case, candidate, data.ratio, result.best_params if result else None)
+    evaluation = evaluate(name, factory, data.frame, data.y, data.plan, use_case.task, metrics,
+                          progress=progress, cv=result.best_folds if result else None)
+    return evaluation, result
 
 
 def evaluate_baselines(use_case: UseCase, data: Prepared) -> dict[str, Any]:
@@ -131,10 +160,18 @@ class ChampionScore:
 
 
 def promotion(use_case: UseCase, best: CandidateOutcome, baselines: dict[str, Any],
-              champion: ChampionScore) -> Decision:
+              champion: ChampionScore, data: Prepared) -> Decision:
+    """The gate: the challenger against the best baseline and the champion, with intervals of its gains."""
+    from pipelines.nodes.uncertainty import holdout_dates, weigh
+
     primary = use_case.primary_metric
+    metric = primary_metric(use_case)
     baseline_values = {n: e.holdout_metrics.get(primary, math.nan) for n, e in baselines.items()}
     champion_value = champion.evaluation.holdout_metrics.get(primary) if champion.evaluation else None
-    return decide(primary_metric(use_case), use_case.promotion_margin,
-                  best.evaluation.holdout_metrics.get(primary, math.nan), champion_value, champion.version,
-                  baseline_values, champion.error)
+    challenger = best.evaluation.holdout_metrics.get(primary, math.nan)
+    dates = holdout_dates(use_case, data.frame, data.plan.final.test)
+    evidence = weigh(use_case, metric, data.holdout_y, dates, best.evaluation.holdout.scores,
+                     {n: (baseline_values[n], e.holdout.scores) for n, e in baselines.items()},
+                     champion.evaluation.holdout.scores if champion.evaluation else None)
+    return decide(metric, use_case.promotion_margin, challenger, champion_value, champion.version,
+                  baseline_values, champion.error, evidence)
