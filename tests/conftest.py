@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -21,6 +22,12 @@ os.environ.update({
     # of tuning per candidate would make every cycle in the suite slow. Tests of tuning set it.
     "MLOPS_TUNING": "false",
 })
+
+# A suite started in the background of a non-interactive shell (`nohup`, `cmd &`) inherits SIGINT
+# ignored, and so would every `mlops` it starts: the tests that stop `mlops serve` with Ctrl-C
+# would wait for nothing. A handler here is reset to the default in each child at exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # What a clone carries that the data layer needs; data/ itself comes from the DVC remote.
 PROJECT_FILES = [

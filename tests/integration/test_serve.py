@@ -6,6 +6,7 @@ The project has two use cases on the marketing data, each trained with the fast 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -132,6 +133,12 @@ class Served:
         os.killpg(self.process.pid, signal.SIGINT)
         try:
             code = self.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            # The test fails either way; nothing it started may outlive it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            raise
         finally:
             self.stream.close()
         return code

@@ -8,6 +8,7 @@ reader may do; wrong credentials; `doctor`; a changed model file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -196,7 +197,12 @@ def test_serve_hands_a_landed_file_to_the_worker(team, admin, site, env, tmp_pat
     finally:
         if served.poll() is None:
             served.send_signal(signal.SIGINT)
-            assert served.wait(timeout=120) == 0, output()[-3000:]
+            try:
+                assert served.wait(timeout=120) == 0, output()[-3000:]
+            finally:
+                # Whatever the outcome, nothing the test started may outlive it.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(served.pid, signal.SIGKILL)
         log.close()
     versions = admin.search_model_versions(f"name='{MODEL}'")
     assert len(versions) >= 2, "the worker's run registered no new version"
