@@ -28,17 +28,26 @@ def _client(scheduler: str | None) -> Iterator[Any]:
     if scheduler:
         with Client(scheduler, timeout=30) as client:
             yield client
-        return
-    try:
+    elif _on_a_worker():
         # Inside a task on a worker: give the worker's slot back while the cluster trains.
         with worker_client() as client:
             yield client
-        return
+    else:
+        with LocalCluster(n_workers=1, threads_per_worker=os.cpu_count() or 1, processes=False,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+
+
+def _on_a_worker() -> bool:
+    # Asked before the block runs: an error raised by the training itself must surface as it is,
+    # never be taken for "not on a worker".
+    from distributed import get_worker
+
+    try:
+        get_worker()
     except ValueError:
-        pass
-    with LocalCluster(n_workers=1, threads_per_worker=os.cpu_count() or 1, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
-        yield client
+        return False
+    return True
 
 
 class _DaskXGBoost(BaseEstimator):

@@ -97,3 +97,18 @@ def test_unknown_task_is_rejected():
 def test_a_renamed_family_says_its_new_name():
     with pytest.raises(ValueError, match="unknown model 'forest' \\(renamed 'hist_boosting'\\)"):
         build_candidate("forest", "classification")
+
+
+def test_an_error_in_a_dask_fit_on_a_worker_surfaces_as_itself():
+    """Inside a task on a worker, a training error must not be mistaken for "no worker here"."""
+    from distributed import Client, LocalCluster
+
+    from models.dask_xgboost import _client
+
+    def fit_that_fails() -> None:
+        with _client(None):
+            raise ValueError("bad training data")
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
+    with cluster, Client(cluster) as client, pytest.raises(ValueError, match="bad training data"):
+        client.submit(fit_that_fails).result(timeout=60)
