@@ -28,7 +28,7 @@ def _client(scheduler: str | None) -> Iterator[Any]:
     if scheduler:
         with Client(scheduler, timeout=30) as client:
             yield client
-    elif _on_a_worker():
+    elif on_dask_worker():
         # Inside a task on a worker: give the worker's slot back while the cluster trains.
         with worker_client() as client:
             yield client
@@ -38,16 +38,16 @@ def _client(scheduler: str | None) -> Iterator[Any]:
             yield client
 
 
-def _on_a_worker() -> bool:
-    # Asked before the block runs: an error raised by the training itself must surface as it is,
-    # never be taken for "not on a worker".
-    from distributed import get_worker
+def on_dask_worker() -> bool:
+    """Whether this code runs inside a task on a Dask worker."""
+    # Asked before the training block runs: an error raised by the training itself must surface as
+    # it is, never be taken for "not on a worker".
+    with contextlib.suppress(ImportError, ValueError):
+        from distributed import get_worker
 
-    try:
         get_worker()
-    except ValueError:
-        return False
-    return True
+        return True
+    return False
 
 
 class _DaskXGBoost(BaseEstimator):

@@ -47,15 +47,6 @@ def cluster_runner() -> contextlib.AbstractContextManager[Any]:
     return DaskTaskRunner(address=scheduler)
 
 
-def on_dask_worker() -> bool:
-    with contextlib.suppress(ImportError, ValueError):
-        from distributed import get_worker
-
-        get_worker()
-        return True
-    return False
-
-
 def threads_beside() -> int | None:
     """Tasks a Dask worker runs at once, when this code runs on one."""
     with contextlib.suppress(ImportError, ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from models.dask_xgboost import on_dask_worker
 from pipelines.adapters import dask_cluster
 from pipelines.adapters.tracker import StoreAccess, Tracker, TrackingError
 
@@ -37,7 +38,7 @@ def test_without_a_scheduler_candidates_train_in_the_flows_threads(monkeypatch):
     monkeypatch.delenv("MLOPS_DASK_ADDRESS", raising=False)
     with dask_cluster.cluster_runner() as cluster:
         assert cluster is None
-    assert dask_cluster.threads_beside() is None and not dask_cluster.on_dask_worker()
+    assert dask_cluster.threads_beside() is None and not on_dask_worker()
 
 
 def test_with_a_scheduler_candidates_go_to_dask(monkeypatch):
